@@ -1,0 +1,274 @@
+/**
+ * The meta-cluster's storage, shaped after kine: SQLite holds the current objects and an event log;
+ * one global revision orders everything. Each write bumps the revision, writes the object row and
+ * the event row in one transaction, and only after the commit publishes the event to watchers, so
+ * watchers see events strictly in revision order (writes are synchronous on one thread).
+ */
+import Database from 'better-sqlite3';
+import type { KubeObject } from './types.js';
+
+export type EventType = 'ADDED' | 'MODIFIED' | 'DELETED';
+
+export interface StoreEvent {
+  rev: number;
+  type: EventType;
+  resource: string;
+  namespace: string;
+  name: string;
+  object: KubeObject;
+  /** The object before this change (absent for ADDED): watchers with selectors need it. */
+  prev?: KubeObject;
+}
+
+export interface StoredObject {
+  object: KubeObject;
+  rev: number;
+}
+
+export interface StoreOptions {
+  /** Events older than this are compacted; watches from before them get 410 Expired. */
+  compactionWindowMs?: number;
+  /** `NORMAL` survives a killed process (WAL); `FULL` also survives power loss. */
+  synchronous?: 'NORMAL' | 'FULL';
+}
+
+export class CompactedError extends Error {
+  constructor(
+    readonly requested: number,
+    readonly compacted: number,
+  ) {
+    super(`too old resource version: ${requested} (${compacted + 1})`);
+  }
+}
+
+type Listener = (e: StoreEvent) => void;
+
+interface Row {
+  value: string;
+  rev: number;
+}
+
+export class Store {
+  private readonly db: Database.Database;
+  private rev: number;
+  private compactedRev: number;
+  private readonly listeners = new Set<Listener>();
+  private readonly windowMs: number;
+  private compactTimer?: NodeJS.Timeout;
+  private readonly stmt: ReturnType<Store['prepare']>;
+
+  constructor(path: string, opts: StoreOptions = {}) {
+    this.db = new Database(path);
+    this.db.pragma('journal_mode = WAL');
+    this.db.pragma(`synchronous = ${opts.synchronous ?? 'NORMAL'}`);
+    this.db.pragma('busy_timeout = 5000');
+    this.db.exec(`
+      CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value INTEGER NOT NULL);
+      CREATE TABLE IF NOT EXISTS objects (
+        resource TEXT NOT NULL, namespace TEXT NOT NULL, name TEXT NOT NULL,
+        rev INTEGER NOT NULL, value TEXT NOT NULL,
+        PRIMARY KEY (resource, namespace, name)
+      ) WITHOUT ROWID;
+      CREATE TABLE IF NOT EXISTS events (
+        rev INTEGER PRIMARY KEY, ts INTEGER NOT NULL, type TEXT NOT NULL,
+        resource TEXT NOT NULL, namespace TEXT NOT NULL, name TEXT NOT NULL,
+        value TEXT NOT NULL, prev TEXT
+      );
+      CREATE INDEX IF NOT EXISTS events_by_resource ON events (resource, rev);
+      INSERT OR IGNORE INTO meta (key, value) VALUES ('revision', 0), ('compacted', 0);
+    `);
+    this.stmt = this.prepare();
+    this.rev = (this.stmt.getMeta.get('revision') as { value: number }).value;
+    this.compactedRev = (this.stmt.getMeta.get('compacted') as { value: number }).value;
+    this.windowMs = opts.compactionWindowMs ?? 5 * 60_000;
+    this.compactTimer = setInterval(() => this.compact(), Math.min(this.windowMs, 60_000));
+    this.compactTimer.unref();
+  }
+
+  private prepare() {
+    const db = this.db;
+    return {
+      getMeta: db.prepare('SELECT value FROM meta WHERE key = ?'),
+      setMeta: db.prepare('UPDATE meta SET value = ? WHERE key = ?'),
+      get: db.prepare('SELECT value, rev FROM objects WHERE resource = ? AND namespace = ? AND name = ?'),
+      upsert: db.prepare(
+        'INSERT INTO objects (resource, namespace, name, rev, value) VALUES (?, ?, ?, ?, ?) ' +
+          'ON CONFLICT (resource, namespace, name) DO UPDATE SET rev = excluded.rev, value = excluded.value',
+      ),
+      remove: db.prepare('DELETE FROM objects WHERE resource = ? AND namespace = ? AND name = ?'),
+      event: db.prepare(
+        'INSERT INTO events (rev, ts, type, resource, namespace, name, value, prev) VALUES (?, ?, ?, ?, ?, ?, ?, ?)',
+      ),
+      listAll: db.prepare(
+        'SELECT value, rev FROM objects WHERE resource = ? AND (namespace > ? OR (namespace = ? AND name > ?)) ' +
+          'ORDER BY namespace, name LIMIT ?',
+      ),
+      listNs: db.prepare(
+        'SELECT value, rev FROM objects WHERE resource = ? AND namespace = ? AND name > ? ORDER BY name LIMIT ?',
+      ),
+      scan: db.prepare('SELECT resource, namespace, name, value FROM objects'),
+      countNs: db.prepare('SELECT count(*) AS n FROM objects WHERE resource = ? AND namespace = ?'),
+      eventsSince: db.prepare('SELECT * FROM events WHERE rev > ? ORDER BY rev'),
+      eventsSinceFor: db.prepare('SELECT * FROM events WHERE resource = ? AND rev > ? ORDER BY rev'),
+      compactBefore: db.prepare('SELECT max(rev) AS rev FROM events WHERE ts < ?'),
+      deleteEvents: db.prepare('DELETE FROM events WHERE rev <= ?'),
+    };
+  }
+
+  /** The newest revision: every list and watch is relative to it. */
+  get revision(): number {
+    return this.rev;
+  }
+
+  get compactedRevision(): number {
+    return this.compactedRev;
+  }
+
+  get(resource: string, namespace: string, name: string): StoredObject | undefined {
+    const row = this.stmt.get.get(resource, namespace, name) as Row | undefined;
+    return row ? { object: JSON.parse(row.value) as KubeObject, rev: row.rev } : undefined;
+  }
+
+  /**
+   * Objects of one resource in (namespace, name) order after `after`, at most `limit`.
+   * The revision is read in the same synchronous step as the rows, so they are one snapshot.
+   */
+  list(
+    resource: string,
+    namespace: string | undefined,
+    opts: { after?: { namespace: string; name: string }; limit?: number } = {},
+  ): { items: KubeObject[]; rev: number; more: boolean } {
+    const limit = opts.limit && opts.limit > 0 ? opts.limit : -1;
+    const fetch = limit > 0 ? limit + 1 : -1;
+    const after = opts.after ?? { namespace: '', name: '' };
+    const rows = (
+      namespace === undefined
+        ? this.stmt.listAll.all(resource, after.namespace, after.namespace, after.name, fetch)
+        : this.stmt.listNs.all(resource, namespace, after.namespace === namespace ? after.name : '', fetch)
+    ) as Row[];
+    const more = limit > 0 && rows.length > limit;
+    if (more) rows.pop();
+    return { items: rows.map((r) => JSON.parse(r.value) as KubeObject), rev: this.rev, more };
+  }
+
+  /** Every stored object: for building indexes at start-up. */
+  *scan(): Generator<{ resource: string; namespace: string; name: string; object: KubeObject }> {
+    for (const row of this.stmt.scan.iterate() as Iterable<{ resource: string; namespace: string; name: string; value: string }>) {
+      yield { resource: row.resource, namespace: row.namespace, name: row.name, object: JSON.parse(row.value) as KubeObject };
+    }
+  }
+
+  count(resource: string, namespace: string): number {
+    return (this.stmt.countNs.get(resource, namespace) as { n: number }).n;
+  }
+
+  /**
+   * Writes an object at the next revision. `build` receives that revision so the stored object
+   * carries its own resourceVersion. Returns the stored object.
+   */
+  put(
+    type: Exclude<EventType, 'DELETED'>,
+    resource: string,
+    namespace: string,
+    name: string,
+    build: (rev: number) => KubeObject,
+    prev?: KubeObject,
+  ): KubeObject {
+    const rev = this.rev + 1;
+    const object = build(rev);
+    const value = JSON.stringify(object);
+    this.commit(rev, () => {
+      this.stmt.upsert.run(resource, namespace, name, rev, value);
+      this.stmt.event.run(rev, Date.now(), type, resource, namespace, name, value, prev ? JSON.stringify(prev) : null);
+    });
+    this.publish({ rev, type, resource, namespace, name, object, prev });
+    return object;
+  }
+
+  /** Removes an object; its last state, stamped with the deletion revision, goes to watchers. */
+  remove(resource: string, namespace: string, name: string, last: KubeObject): KubeObject {
+    const rev = this.rev + 1;
+    const object: KubeObject = { ...last, metadata: { ...last.metadata, resourceVersion: String(rev) } };
+    const value = JSON.stringify(object);
+    this.commit(rev, () => {
+      this.stmt.remove.run(resource, namespace, name);
+      this.stmt.event.run(rev, Date.now(), 'DELETED', resource, namespace, name, value, JSON.stringify(last));
+    });
+    this.publish({ rev, type: 'DELETED', resource, namespace, name, object, prev: last });
+    return object;
+  }
+
+  private readonly commitTx = (rev: number, write: () => void) => {
+    write();
+    this.stmt.setMeta.run(rev, 'revision');
+  };
+
+  private commit(rev: number, write: () => void): void {
+    this.db.transaction(this.commitTx)(rev, write);
+    this.rev = rev;
+  }
+
+  private publish(e: StoreEvent): void {
+    for (const l of this.listeners) {
+      try {
+        l(e);
+      } catch {
+        // A broken watcher must not stop delivery to the others; it cleans itself up on close.
+      }
+    }
+  }
+
+  /** Subscribe to events committed from now on. */
+  subscribe(listener: Listener): () => void {
+    this.listeners.add(listener);
+    return () => this.listeners.delete(listener);
+  }
+
+  /** Events after `rev` (optionally of one resource), oldest first; throws when `rev` was compacted. */
+  eventsSince(rev: number, resource?: string): StoreEvent[] {
+    if (rev < this.compactedRev) throw new CompactedError(rev, this.compactedRev);
+    const rows = (
+      resource ? this.stmt.eventsSinceFor.all(resource, rev) : this.stmt.eventsSince.all(rev)
+    ) as Array<{
+      rev: number;
+      type: EventType;
+      resource: string;
+      namespace: string;
+      name: string;
+      value: string;
+      prev: string | null;
+    }>;
+    return rows.map((r) => ({
+      rev: r.rev,
+      type: r.type,
+      resource: r.resource,
+      namespace: r.namespace,
+      name: r.name,
+      object: JSON.parse(r.value) as KubeObject,
+      prev: r.prev ? (JSON.parse(r.prev) as KubeObject) : undefined,
+    }));
+  }
+
+  /**
+   * Drops events up to `upTo` (default: everything older than the compaction window). Watches
+   * starting at or before the compacted revision get 410 Expired and relist.
+   */
+  compact(upTo?: number): number {
+    const target =
+      upTo ?? ((this.stmt.compactBefore.get(Date.now() - this.windowMs) as { rev: number | null }).rev ?? 0);
+    if (target <= this.compactedRev) return this.compactedRev;
+    const capped = Math.min(target, this.rev);
+    this.db.transaction(() => {
+      this.stmt.deleteEvents.run(capped);
+      this.stmt.setMeta.run(capped, 'compacted');
+    })();
+    this.compactedRev = capped;
+    return capped;
+  }
+
+  close(): void {
+    clearInterval(this.compactTimer);
+    this.listeners.clear();
+    if (this.db.open) this.db.close();
+  }
+}

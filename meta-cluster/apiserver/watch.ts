@@ -1,0 +1,116 @@
+/**
+ * `?watch=true`: a chunked stream of one JSON event per line. New watchers subscribe before they
+ * replay, and both happen in one synchronous step, so no event is lost or sent twice.
+ */
+import type { ServerResponse } from 'node:http';
+import type { Api } from './api.js';
+import { ApiError } from './errors.js';
+import type { ServedResource } from './registry.js';
+import { CompactedError, type StoreEvent } from './store.js';
+import { storageResource, type KubeObject } from './types.js';
+
+export interface WatchOptions {
+  namespace?: string;
+  resourceVersion?: string;
+  matches: (o: KubeObject) => boolean;
+  allowBookmarks: boolean;
+  sendInitialEvents?: boolean;
+  timeoutSeconds?: number;
+  bookmarkIntervalMs: number;
+  /** Renders an object for the wire (plain, or a one-row Table for `kubectl get -w`). */
+  render: (o: KubeObject) => unknown;
+}
+
+/** A watcher whose socket falls this far behind is cut off; its client re-watches from its last event. */
+const maxBuffered = 64 * 1024 * 1024;
+
+export function serveWatch(api: Api, r: ServedResource, res: ServerResponse, opts: WatchOptions): () => void {
+  const resource = storageResource(r);
+  let lastRev = 0;
+  let closed = false;
+  const timers: NodeJS.Timeout[] = [];
+
+  const send = (type: string, object: unknown) => {
+    if (closed) return;
+    res.write(`${JSON.stringify({ type, object })}\n`);
+    if (res.writableLength > maxBuffered) close();
+  };
+
+  const inScope = (e: StoreEvent) => e.resource === resource && (opts.namespace === undefined || e.namespace === opts.namespace);
+
+  /** Selector watches see an object entering the match as ADDED and leaving it as DELETED. */
+  const deliver = (e: StoreEvent) => {
+    if (e.rev <= lastRev || !inScope(e)) return;
+    lastRev = e.rev;
+    const now = e.type !== 'DELETED' && opts.matches(e.object);
+    const before = e.prev !== undefined && opts.matches(e.prev);
+    let type: string | undefined;
+    if (e.type === 'DELETED') type = before ? 'DELETED' : undefined;
+    else if (now) type = before || (e.type === 'MODIFIED' && e.prev === undefined) ? 'MODIFIED' : 'ADDED';
+    else if (before) type = 'DELETED';
+    if (type) send(type, opts.render(api.served(r, e.object)));
+  };
+
+  res.writeHead(200, { 'Content-Type': 'application/json', 'Cache-Control': 'no-cache, private' });
+  res.flushHeaders();
+
+  const unsubscribe = api.store.subscribe(deliver);
+  function close() {
+    if (closed) return;
+    closed = true;
+    unsubscribe();
+    for (const t of timers) clearTimeout(t);
+    res.end();
+  }
+
+  const rv = opts.resourceVersion;
+  try {
+    if (!rv || rv === '0') {
+      const { items, rev } = api.store.list(resource, opts.namespace);
+      lastRev = rev;
+      for (const o of items) if (opts.matches(o)) send('ADDED', opts.render(api.served(r, o)));
+      if (opts.sendInitialEvents && opts.allowBookmarks) {
+        send('BOOKMARK', bookmark(r, rev, { 'k8s.io/initial-events-end': 'true' }));
+      }
+    } else {
+      const from = Number(rv);
+      if (!Number.isInteger(from) || from < 0) throw new ApiError('BadRequest', `invalid resource version: "${rv}"`);
+      const replay = api.store.eventsSince(from, resource);
+      lastRev = from;
+      for (const e of replay) deliver(e);
+      lastRev = Math.max(lastRev, Math.min(from, api.store.revision));
+    }
+  } catch (err) {
+    if (err instanceof CompactedError) {
+      send('ERROR', new ApiError('Expired', err.message).toStatus());
+    } else if (err instanceof ApiError) {
+      send('ERROR', err.toStatus());
+    } else {
+      send('ERROR', new ApiError('InternalError', String(err)).toStatus());
+    }
+    close();
+    return close;
+  }
+
+  if (opts.allowBookmarks) {
+    const tick = () => {
+      send('BOOKMARK', bookmark(r, lastRev));
+      timers.push(setTimeout(tick, opts.bookmarkIntervalMs).unref());
+    };
+    timers.push(setTimeout(tick, opts.bookmarkIntervalMs).unref());
+  }
+  // Without a timeout the apiserver closes at a random point between 30 and 60 minutes,
+  // so reconnecting clients spread out; a fresh watch is never closed at once.
+  const timeoutMs = opts.timeoutSeconds ? opts.timeoutSeconds * 1000 : (1800 + Math.random() * 1800) * 1000;
+  timers.push(setTimeout(close, timeoutMs).unref());
+  res.on('close', close);
+  return close;
+}
+
+function bookmark(r: ServedResource, rev: number, annotations?: Record<string, string>) {
+  return {
+    kind: r.kind,
+    apiVersion: r.group ? `${r.group}/${r.version}` : r.version,
+    metadata: { resourceVersion: String(rev), ...(annotations ? { annotations } : {}) },
+  };
+}

@@ -55,7 +55,8 @@ const clone = <T>(o: T): T => structuredClone(o);
 /** Everything but metadata (and status when the kind has a status subresource): what bumps generation. */
 function specPart(r: ServedResource, o: KubeObject): string {
   const { metadata: _m, status, apiVersion: _a, kind: _k, ...rest } = o;
-  return JSON.stringify(r.status ? rest : { ...rest, status });
+  // Key order is the client's (client-node sorts keys): only content may bump generation.
+  return JSON.stringify(sortKeys(r.status ? rest : { ...rest, status }));
 }
 
 export class Api {
@@ -172,7 +173,7 @@ export class Api {
     const key = storageResource(r);
     if (this.store.get(key, namespace, m.name!)) throw alreadyExists(r.group, r.plural, m.name!);
     m.uid = randomUUID();
-    if (opts.fieldManager) recordUpdate(undefined, object, opts.fieldManager, 'Update', apiVersionOf(r), new Date());
+    if (opts.fieldManager) recordUpdate(undefined, object, opts.fieldManager, 'Update', apiVersionOf(r), new Date(), { custom: r.custom, kind: r.kind });
     object.apiVersion = apiVersionOf(r);
     object.kind = r.kind;
     if (opts.dryRun) return { object: this.served(r, object), warnings, created: true };
@@ -247,7 +248,7 @@ export class Api {
     this.validate(r, next, old);
     m.generation = om.generation ?? 1;
     if (specPart(r, next) !== specPart(r, old)) next.metadata.generation = (om.generation ?? 0) + 1;
-    if (opts.fieldManager) recordUpdate(old, next, opts.fieldManager, 'Update', apiVersionOf(r), new Date());
+    if (opts.fieldManager) recordUpdate(old, next, opts.fieldManager, 'Update', apiVersionOf(r), new Date(), { custom: r.custom, kind: r.kind, subresource: opts.subresource });
     next.apiVersion = apiVersionOf(r);
     next.kind = r.kind;
     const unchanged = sameObject(r, old, next);

@@ -9,6 +9,7 @@ const widgetSchema: JSONSchemaProps = {
       required: ['name'],
       properties: {
         name: { type: 'string', pattern: '^a$' },
+        code: { type: 'string', pattern: '^[a-z\\_]+$' },
         replicas: { type: 'integer', minimum: 1, maximum: 5, default: 1 },
         mode: { type: 'string', enum: ['a', 'b'] },
         short: { type: 'string', minLength: 3, maxLength: 5 },
@@ -69,6 +70,7 @@ describe('validate', () => {
     ['int-or-string as int', { port: 80 }],
     ['int-or-string as string', { port: 'http' }],
     ['nullable null', { maybe: null }],
+    ['RE2-style escape in a pattern', { code: 'a_b' }],
     ['Go duration', { timeout: '1h30m' }],
     ['date-time', { when: '2024-01-02T03:04:05Z' }],
     ['unknown format ignored', { odd: 'anything' }],
@@ -193,6 +195,8 @@ describe('validateCrd', () => {
     ['no schema', (c) => delete (c.spec.versions[0] as Partial<Version>).schema, { field: 'spec.versions[0].schema.openAPIV3Schema', reason: 'FieldValueRequired', message: 'Required value: schemas are required' }],
     ['root not object', (c) => (c.spec.versions[0].schema.openAPIV3Schema.type = 'string'), { field: 'spec.versions[0].schema.openAPIV3Schema.type', reason: 'FieldValueInvalid' }],
     ['untyped property', (c) => delete (c.spec.versions[0].schema.openAPIV3Schema.properties.spec.properties.n as { type?: string }).type, { field: 'spec.versions[0].schema.openAPIV3Schema.properties[spec].properties[n].type', reason: 'FieldValueRequired', message: 'Required value: must not be empty for specified object fields' }],
+    ['bad pattern', (c) => Object.assign(c.spec.versions[0].schema.openAPIV3Schema.properties.spec.properties.n, { type: 'string', pattern: '[' }), { field: 'spec.versions[0].schema.openAPIV3Schema.properties[spec].properties[n].pattern', reason: 'FieldValueInvalid' }],
+    ['uncompilable schema', (c) => Object.assign(c.spec.versions[0].schema.openAPIV3Schema.properties.spec.properties.n, { minimum: 'one' }), { field: 'spec.versions[0].schema.openAPIV3Schema', reason: 'FieldValueInvalid' }],
     ['scale path outside spec', (c) => (c.spec.versions[0].subresources.scale.specReplicasPath = '.replicas'), { field: 'spec.versions[0].subresources.scale.specReplicasPath', reason: 'FieldValueInvalid', message: 'Invalid value: ".replicas": should be a json path under .spec' }],
   ])('%s', (_name, mutate, expected) => {
     const crd = good();

@@ -97,10 +97,17 @@ function validateVersions(versions: unknown[]): StatusCause[] {
     const at = `spec.versions[${i}]`;
     if (!isLabel(DNS1035_LABEL, names[i])) out.push(cause.invalid(`${at}.name`, names[i], DNS1035_MSG));
     const schema = asObj(v.schema).openAPIV3Schema;
-    if (isObj(schema)) structuralCauses(schema, `${at}.schema.openAPIV3Schema`, 'root', out);
-    else if (v.served === true) out.push(requiredBecause(`${at}.schema.openAPIV3Schema`, 'schemas are required'));
-    const scale = asObj(asObj(v.subresources).scale);
-    if (isObj(asObj(v.subresources).scale)) out.push(...scaleCauses(scale, `${at}.subresources.scale`));
+    if (isObj(schema)) {
+      const before = out.length;
+      structuralCauses(schema, `${at}.schema.openAPIV3Schema`, 'root', out);
+      // Anything ajv still cannot compile would otherwise surface as a 500 on the first write.
+      if (out.length === before) {
+        const error = compileError(schema);
+        if (error) out.push({ reason: 'FieldValueInvalid', field: `${at}.schema.openAPIV3Schema`, message: `Invalid value: ${error}` });
+      }
+    } else if (v.served === true) out.push(requiredBecause(`${at}.schema.openAPIV3Schema`, 'schemas are required'));
+    const scale = asObj(v.subresources).scale;
+    if (isObj(scale)) out.push(...scaleCauses(scale, `${at}.subresources.scale`));
   });
   // Values are rendered as the version names: the apiserver dumps whole structs, which helps nobody.
   if (new Set(names).size !== names.length) out.push(cause.invalid('spec.versions', names, 'must contain unique version names'));
@@ -136,6 +143,13 @@ function structuralCauses(s: JSONSchemaProps, at: string, level: 'root' | 'field
   } else if (!s.type && !open) {
     const detail = level === 'items' ? 'must not be empty for specified array items' : 'must not be empty for specified object fields';
     out.push(requiredBecause(`${at}.type`, detail));
+  }
+  if (typeof s.pattern === 'string') {
+    try {
+      new RegExp(s.pattern);
+    } catch (e) {
+      out.push(cause.invalid(`${at}.pattern`, s.pattern, `must be a valid regular expression, but isn't: ${(e as Error).message}`));
+    }
   }
   if (isObj(s.properties) && s.additionalProperties !== undefined && s.additionalProperties !== false) {
     out.push(cause.forbidden(`${at}.additionalProperties`, 'additionalProperties and properties are mutual exclusive'));
@@ -276,7 +290,8 @@ const listMapKeys: SchemaValidateFunction = (keys: string[], data: unknown) => {
   return errors.length === 0;
 };
 
-const ajv = new Ajv({ allErrors: true, strict: false, logger: false });
+// No `u` flag on patterns: Go's RE2 accepts escapes like `\_` that unicode-mode RegExp rejects.
+const ajv = new Ajv({ allErrors: true, strict: false, logger: false, unicodeRegExp: false });
 // Only formats the apiserver also checks; any other `format` is dropped, as kube-openapi ignores it.
 addFormats(ajv, ['date', 'uri', 'email', 'hostname', 'ipv4', 'ipv6', 'uuid', 'byte', 'password']);
 // strfmt's date-time accepts a missing zone and a space separator; ajv-formats would not.
@@ -361,6 +376,15 @@ function compiled(key: string, schema: JSONSchemaProps): ValidateFunction {
   }
   cache.set(key, fn);
   return fn;
+}
+
+function compileError(schema: JSONSchemaProps): string | undefined {
+  try {
+    compiled(JSON.stringify(schema), schema);
+    return undefined;
+  } catch (e) {
+    return (e as Error).message;
+  }
 }
 
 /** Resolves an ajv instancePath against the data: `spec.items[0].name` and the value there. */

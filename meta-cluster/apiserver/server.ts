@@ -285,7 +285,7 @@ export class ApiHttpServer {
         send(res, 200, apiGroupList(this.api.registry));
         return true;
       case '/openapi/v2':
-        res.writeHead(200, { 'Content-Type': 'application/com.github.proto-openapi.spec.v2@v1.0+protobuf' });
+        res.writeHead(200, { 'Content-Type': 'application/octet-stream' });
         res.end(this.openapi.v2());
         return true;
       case '/openapi/v3':

@@ -1,0 +1,196 @@
+/**
+ * A list-watch cache that does not die. client-node's own informer stops for good on a non-410
+ * error; this one restarts its watch with capped exponential backoff, relists on 410 Expired, and
+ * relists periodically as a safety net, emitting only the differences. Handlers are synchronous
+ * and should only enqueue keys; a throwing handler is logged, never fatal.
+ */
+import type { KubeClient, KubeObject, ResourceRef, WatchEvent, WatchHandle } from './client.js';
+import { KubeApiError } from './client.js';
+
+export interface InformerHandlers<T extends KubeObject = KubeObject> {
+  add?(o: T): void;
+  update?(old: T, o: T): void;
+  delete?(o: T): void;
+}
+
+export interface InformerOptions {
+  client: KubeClient;
+  resource: ResourceRef;
+  namespace?: string;
+  labelSelector?: string;
+  fieldSelector?: string;
+  /** Full relist interval (a diff is emitted); @default 5 minutes, jittered ±10%. */
+  relistIntervalMs?: number;
+  /** Called whenever the watch had to be restarted after an error (for metrics). */
+  onRestart?: (reason: string) => void;
+  /** Watch connection timeout asked of the server; @default 5–10 minutes. */
+  watchTimeoutSeconds?: number;
+}
+
+export const objectKey = (o: KubeObject): string =>
+  o.metadata.namespace ? `${o.metadata.namespace}/${o.metadata.name}` : String(o.metadata.name);
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms).unref?.());
+
+export class Informer<T extends KubeObject = KubeObject> {
+  private readonly cache = new Map<string, T>();
+  private readonly handlers: InformerHandlers<T>[] = [];
+  private resourceVersion = '';
+  private stopped = true;
+  private watch?: WatchHandle;
+  private relistTimer?: NodeJS.Timeout;
+  private synced = false;
+  private syncWaiters: Array<() => void> = [];
+  private loop?: Promise<void>;
+  restarts = 0;
+
+  constructor(private readonly opts: InformerOptions) {}
+
+  on(h: InformerHandlers<T>): this {
+    this.handlers.push(h);
+    return this;
+  }
+
+  get hasSynced(): boolean {
+    return this.synced;
+  }
+
+  get(namespace: string | undefined, name: string): T | undefined {
+    return this.cache.get(namespace ? `${namespace}/${name}` : name);
+  }
+
+  list(namespace?: string): T[] {
+    const all = [...this.cache.values()];
+    return namespace === undefined ? all : all.filter((o) => o.metadata.namespace === namespace);
+  }
+
+  /** Starts the loop; resolves once the first list is in the cache. */
+  async start(): Promise<void> {
+    if (!this.stopped) return this.waitForSync();
+    this.stopped = false;
+    this.loop = this.run();
+    this.scheduleRelist();
+    return this.waitForSync();
+  }
+
+  waitForSync(): Promise<void> {
+    return this.synced ? Promise.resolve() : new Promise((r) => this.syncWaiters.push(r));
+  }
+
+  async stop(): Promise<void> {
+    this.stopped = true;
+    clearTimeout(this.relistTimer);
+    this.watch?.stop();
+    await this.loop;
+  }
+
+  private scheduleRelist(): void {
+    const base = this.opts.relistIntervalMs ?? 5 * 60_000;
+    this.relistTimer = setTimeout(() => {
+      // Dropping the resourceVersion makes the loop relist and diff before it watches again.
+      this.resourceVersion = '';
+      this.watch?.stop();
+      this.scheduleRelist();
+    }, base * (0.9 + Math.random() * 0.2));
+    this.relistTimer.unref();
+  }
+
+  private async run(): Promise<void> {
+    let backoff = 100;
+    while (!this.stopped) {
+      try {
+        if (!this.resourceVersion) await this.relist();
+        if (this.stopped) break;
+        const timeout = this.opts.watchTimeoutSeconds ?? 300 + Math.floor(Math.random() * 300);
+        this.watch = await this.opts.client.watch(
+          this.opts.resource,
+          this.opts.namespace,
+          {
+            resourceVersion: this.resourceVersion,
+            allowWatchBookmarks: true,
+            timeoutSeconds: timeout,
+            labelSelector: this.opts.labelSelector,
+            fieldSelector: this.opts.fieldSelector,
+          },
+          (e) => this.onEvent(e),
+        );
+        // stop() or a relist may have come while the watch request was in flight.
+        if (this.stopped || !this.resourceVersion) this.watch.stop();
+        await this.watch.done;
+        backoff = 100;
+      } catch (err) {
+        if (this.stopped) break;
+        if (err instanceof KubeApiError && err.code === 410) this.resourceVersion = '';
+        this.restarts++;
+        this.opts.onRestart?.(err instanceof Error ? err.message : String(err));
+        await sleep(backoff * (0.8 + Math.random() * 0.4));
+        backoff = Math.min(backoff * 2, 30_000);
+      }
+    }
+  }
+
+  private async relist(): Promise<void> {
+    const fresh = new Map<string, T>();
+    let cont: string | undefined;
+    let rv = '';
+    do {
+      const page = await this.opts.client.list<T>(this.opts.resource, this.opts.namespace, {
+        labelSelector: this.opts.labelSelector,
+        fieldSelector: this.opts.fieldSelector,
+        limit: 500,
+        continue: cont,
+      });
+      for (const o of page.items) fresh.set(objectKey(o), o);
+      cont = page.metadata.continue;
+      rv = page.metadata.resourceVersion ?? '';
+    } while (cont);
+    for (const [key, old] of this.cache) {
+      if (!fresh.has(key)) {
+        this.cache.delete(key);
+        this.emit((h) => h.delete?.(old));
+      }
+    }
+    for (const [key, o] of fresh) {
+      const old = this.cache.get(key);
+      this.cache.set(key, o);
+      if (!old) this.emit((h) => h.add?.(o));
+      else if (old.metadata.resourceVersion !== o.metadata.resourceVersion) this.emit((h) => h.update?.(old, o));
+    }
+    this.resourceVersion = rv;
+    if (!this.synced) {
+      this.synced = true;
+      for (const w of this.syncWaiters.splice(0)) w();
+    }
+  }
+
+  private onEvent(e: WatchEvent): void {
+    if (e.type === 'ERROR') {
+      if ((e.object as { code?: number }).code === 410) this.resourceVersion = '';
+      this.watch?.stop();
+      return;
+    }
+    const o = e.object as T;
+    if (o.metadata?.resourceVersion) this.resourceVersion = o.metadata.resourceVersion;
+    if (e.type === 'BOOKMARK') return;
+    const key = objectKey(o);
+    const old = this.cache.get(key);
+    if (e.type === 'DELETED') {
+      this.cache.delete(key);
+      this.emit((h) => h.delete?.(o));
+    } else {
+      this.cache.set(key, o);
+      if (old) this.emit((h) => h.update?.(old, o));
+      else this.emit((h) => h.add?.(o));
+    }
+  }
+
+  private emit(call: (h: InformerHandlers<T>) => void): void {
+    for (const h of this.handlers) {
+      try {
+        call(h);
+      } catch (err) {
+        console.error(`informer ${this.opts.resource.plural}: handler failed`, err);
+      }
+    }
+  }
+}

@@ -1,0 +1,78 @@
+import { describe, expect, it } from 'vitest';
+import { TerminalError, WorkQueue } from './workqueue.js';
+
+const tick = (ms = 5) => new Promise((r) => setTimeout(r, ms));
+
+describe('WorkQueue', () => {
+  it('never runs one key twice at once, and runs it again when it was added meanwhile', async () => {
+    let running = 0;
+    let maxRunning = 0;
+    let runs = 0;
+    const q = new WorkQueue(
+      async () => {
+        running++;
+        maxRunning = Math.max(maxRunning, running);
+        runs++;
+        await tick(20);
+        running--;
+      },
+      { name: 't', concurrency: 4 },
+    );
+    q.add('a');
+    await tick(2);
+    q.add('a');
+    q.add('a');
+    await tick(100);
+    await q.idle();
+    expect(maxRunning).toBe(1);
+    expect(runs).toBe(2);
+  });
+
+  it('deduplicates keys waiting in the queue and processes different keys concurrently', async () => {
+    const seen: string[] = [];
+    let running = 0;
+    let maxRunning = 0;
+    const q = new WorkQueue(
+      async (k) => {
+        running++;
+        maxRunning = Math.max(maxRunning, running);
+        seen.push(k);
+        await tick(10);
+        running--;
+      },
+      { name: 't', concurrency: 2 },
+    );
+    // x and y occupy both workers, so the rest wait in the queue, where duplicates collapse.
+    for (const k of ['x', 'y', 'a', 'b', 'c', 'a', 'b']) q.add(k);
+    await tick(5);
+    await q.idle();
+    expect(seen).toEqual(['x', 'y', 'a', 'b', 'c']);
+    expect(maxRunning).toBe(2);
+  });
+
+  it('retries failures with growing backoff, but not terminal errors', async () => {
+    const attempts: Record<string, number> = { flaky: 0, bad: 0 };
+    const q = new WorkQueue(
+      async (k) => {
+        attempts[k]++;
+        if (k === 'flaky' && attempts[k] < 3) throw new Error('transient');
+        if (k === 'bad') throw new TerminalError('spec is invalid');
+      },
+      { name: 't', baseDelayMs: 5 },
+    );
+    q.add('flaky');
+    q.add('bad');
+    await tick(200);
+    expect(attempts.flaky).toBe(3);
+    expect(attempts.bad).toBe(1);
+  });
+
+  it('requeues after the time a reconcile asks for', async () => {
+    let runs = 0;
+    const q = new WorkQueue(async () => (++runs < 3 ? { requeueAfterMs: 20 } : undefined), { name: 't' });
+    q.add('k');
+    await tick(150);
+    expect(runs).toBe(3);
+    q.stop();
+  });
+});

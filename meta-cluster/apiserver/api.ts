@@ -49,6 +49,15 @@ export interface DeleteOptions {
 
 export const crdCleanupFinalizer = 'customresourcecleanup.apiextensions.k8s.io';
 
+/** utilrand's alphabet (no vowels, no confusable digits) and SimpleNameGenerator's base limit. */
+const nameAlphabet = 'bcdfghjklmnpqrstvwxz2456789';
+function generateName(base: string): string {
+  const bytes = randomBytes(5);
+  let suffix = '';
+  for (const b of bytes) suffix += nameAlphabet[b % nameAlphabet.length];
+  return base.slice(0, 58) + suffix;
+}
+
 export const nowRfc3339 = (d = new Date()): string => d.toISOString().replace(/\.\d+Z$/, 'Z');
 const clone = <T>(o: T): T => structuredClone(o);
 
@@ -154,9 +163,8 @@ export class Api {
 
   create(r: ServedResource, namespace: string, body: unknown, opts: WriteOptions = {}): WriteResult {
     const input = this.checkIdentity(r, clone(body), namespace);
-    if (!input.metadata.name && input.metadata.generateName) {
-      input.metadata.name = input.metadata.generateName + randomBytes(4).toString('hex').slice(0, 5);
-    }
+    const generated = !input.metadata.name && Boolean(input.metadata.generateName);
+    if (generated) input.metadata.name = generateName(input.metadata.generateName!);
     const { object, warnings } = this.decode(r, input, opts.fieldValidation ?? 'Strict');
     const m = object.metadata;
     for (const k of ['uid', 'resourceVersion', 'deletionTimestamp', 'deletionGracePeriodSeconds', 'selfLink'] as const) delete m[k];
@@ -171,6 +179,10 @@ export class Api {
     this.validate(r, object);
     this.requireNamespace(r, namespace, m.name!);
     const key = storageResource(r);
+    // Like the apiserver since 1.30 (RetryGenerateName): a taken generated name is drawn again.
+    for (let attempt = 1; generated && attempt < 8 && this.store.get(key, namespace, m.name!); attempt++) {
+      m.name = generateName(input.metadata.generateName!);
+    }
     if (this.store.get(key, namespace, m.name!)) throw alreadyExists(r.group, r.plural, m.name!);
     m.uid = randomUUID();
     if (opts.fieldManager) recordUpdate(undefined, object, opts.fieldManager, 'Update', apiVersionOf(r), new Date(), { custom: r.custom, kind: r.kind });
@@ -223,8 +235,10 @@ export class Api {
     next = decoded.object;
     const m = next.metadata;
     const om = old.metadata;
-    if (m.uid && m.uid !== om.uid) {
-      throw conflict(r.group, r.plural, om.name!, `Precondition failed: UID in precondition: ${m.uid}, UID in object meta: ${om.uid}`);
+    // The uid sent is a precondition, on /status too (where `next` starts from the stored metadata).
+    const uid = input.metadata.uid;
+    if (uid && uid !== om.uid) {
+      throw conflict(r.group, r.plural, om.name!, `Precondition failed: UID in precondition: ${uid}, UID in object meta: ${om.uid}`);
     }
     m.name = om.name;
     m.uid = om.uid;

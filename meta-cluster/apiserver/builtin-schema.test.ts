@@ -134,7 +134,12 @@ describe('builtinOpenApiSchema', () => {
 
   it('renders scalars, lists, maps and the special string types', () => {
     const podSpec = components['io.k8s.api.core.v1.PodSpec'] as { properties: Record<string, unknown> };
-    expect(podSpec.properties.containers).toEqual({ type: 'array', items: { $ref: '#/components/schemas/io.k8s.api.core.v1.Container' } });
+    expect(podSpec.properties.containers).toEqual({
+      type: 'array',
+      items: { $ref: '#/components/schemas/io.k8s.api.core.v1.Container' },
+      'x-kubernetes-patch-merge-key': 'name',
+      'x-kubernetes-patch-strategy': 'merge',
+    });
     expect(podSpec.properties.nodeSelector).toEqual({ type: 'object', additionalProperties: { type: 'string' } });
     expect(podSpec.properties.terminationGracePeriodSeconds).toEqual({ type: 'integer', format: 'int64' });
     const rr = components['io.k8s.api.core.v1.ResourceRequirements'] as { properties: Record<string, unknown> };

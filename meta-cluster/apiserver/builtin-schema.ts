@@ -178,6 +178,40 @@ const QUANTITY_FIELDS = new Set([
   'V1ResourceRequirements.requests', 'V1VolumeResourceRequirements.limits', 'V1VolumeResourceRequirements.requests',
 ]);
 
+/**
+ * The `patchStrategy`/`patchMergeKey` struct tags of k8s.io/api (the same lists patch.ts merges by
+ * key), published as `x-kubernetes-patch-strategy`/`-merge-key`. kubectl ≥ 1.29 computes
+ * `apply`'s strategic merge patch from these OpenAPI v3 extensions: without them every list is
+ * atomic, so re-applying replaces whole container lists (dropping entries added out of band) and
+ * an unchanged manifest is reported as "configured" instead of "unchanged".
+ */
+const byName = { strategy: 'merge', key: 'name' };
+const byType = { strategy: 'merge', key: 'type' };
+const containerLists = { ports: { strategy: 'merge', key: 'containerPort' }, env: byName, volumeMounts: { strategy: 'merge', key: 'mountPath' }, volumeDevices: { strategy: 'merge', key: 'devicePath' } };
+const PATCH_META: Record<string, Record<string, { strategy: string; key?: string }>> = {
+  V1ObjectMeta: { finalizers: { strategy: 'merge' }, ownerReferences: { strategy: 'merge', key: 'uid' } },
+  V1PodSpec: {
+    volumes: { strategy: 'merge,retainKeys', key: 'name' }, initContainers: byName, containers: byName, ephemeralContainers: byName,
+    imagePullSecrets: byName, hostAliases: { strategy: 'merge', key: 'ip' }, topologySpreadConstraints: { strategy: 'merge', key: 'topologyKey' },
+    schedulingGates: byName, resourceClaims: { strategy: 'merge,retainKeys', key: 'name' },
+  },
+  V1Container: containerLists,
+  V1EphemeralContainer: containerLists,
+  V1ServiceSpec: { ports: { strategy: 'merge', key: 'port' } },
+  V1ServiceAccount: { secrets: byName },
+  V1PodStatus: { conditions: byType, podIPs: { strategy: 'merge', key: 'ip' }, hostIPs: { strategy: 'merge', key: 'ip' } },
+  V1NodeSpec: { podCIDRs: { strategy: 'merge' } },
+  V1NodeStatus: { conditions: byType, addresses: byType },
+  V1NamespaceStatus: { conditions: byType },
+  V1ServiceStatus: { conditions: byType },
+  V1DeploymentSpec: { strategy: { strategy: 'retainKeys' } },
+  V1DeploymentStatus: { conditions: byType },
+  V1ReplicaSetStatus: { conditions: byType },
+  V1DaemonSetStatus: { conditions: byType },
+  V1StatefulSetStatus: { conditions: byType },
+  V1PodDisruptionBudgetStatus: { conditions: byType },
+};
+
 export interface BuiltinSchema {
   /** e.g. `io.k8s.api.apps.v1.Deployment` */
   definitionName: string;
@@ -215,6 +249,14 @@ function collect(model: string, components: Record<string, OpenApiSchema>): stri
     const quantity = QUANTITY_FIELDS.has(`${model}.${attr.baseName}`);
     const type = quantity ? attr.type.replace(/string(?!.*string)/, 'Quantity') : attr.type;
     properties[attr.baseName] = schemaOfType(type, attr.format, components);
+    const patch = PATCH_META[model]?.[attr.baseName];
+    if (patch) {
+      properties[attr.baseName] = {
+        ...properties[attr.baseName],
+        ...(patch.key ? { 'x-kubernetes-patch-merge-key': patch.key } : {}),
+        'x-kubernetes-patch-strategy': patch.strategy,
+      };
+    }
   }
   return name;
 }

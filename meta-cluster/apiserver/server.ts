@@ -5,9 +5,10 @@
 import https from 'node:https';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { TLSSocket } from 'node:tls';
-import type { AddressInfo } from 'node:net';
+import type { AddressInfo, Socket } from 'node:net';
 import YAML from 'yaml';
 import { tokensEqual } from '../pki/kubeconfig.js';
+import { decodeProtobufObject, UnsupportedProtobuf } from './protobuf.js';
 import { patchKinds, type Api, type DeleteOptions, type FieldValidation, type WriteOptions } from './api.js';
 import { apiGroupDoc, apiGroupList, apiResourceList, apiVersions, kubeVersion } from './discovery.js';
 import { ApiError, badRequest, notFound, successStatus } from './errors.js';
@@ -42,6 +43,8 @@ export class ApiHttpServer {
   readonly server: https.Server;
   private readonly openapi: OpenApi;
   private readonly watches = new Set<() => void>();
+  /** Every accepted TCP socket: closeAllConnections() misses those still in their TLS handshake. */
+  private readonly sockets = new Set<Socket>();
 
   constructor(
     private readonly api: Api,
@@ -60,6 +63,10 @@ export class ApiHttpServer {
       (req, res) => void this.handle(req, res),
     );
     this.server.keepAliveTimeout = 65_000;
+    this.server.on('connection', (socket: Socket) => {
+      this.sockets.add(socket);
+      socket.once('close', () => this.sockets.delete(socket));
+    });
   }
 
   async listen(port: number, host = '127.0.0.1'): Promise<number> {
@@ -78,6 +85,8 @@ export class ApiHttpServer {
     await new Promise<void>((resolve) => {
       this.server.close(() => resolve());
       this.server.closeAllConnections();
+      // Otherwise a client caught mid-connect holds close() until its handshake times out (120 s).
+      for (const socket of this.sockets) socket.destroy();
     });
   }
 
@@ -186,8 +195,8 @@ export class ApiHttpServer {
         const body = await readBody(req);
         meta.verb = 'create';
         if (name !== undefined) {
-          if (r.plural === 'pods' && !r.group && sub === 'binding') return send(res, 201, bindPod(this.api, ns, name, body)), meta;
-          if (r.plural === 'pods' && !r.group && sub === 'eviction') return send(res, 201, evictPod(this.api, ns, name, body)), meta;
+          if (r.plural === 'pods' && !r.group && sub === 'binding') return send(res, 201, bindPod(this.api, ns, name, parseBody(req, body))), meta;
+          if (r.plural === 'pods' && !r.group && sub === 'eviction') return send(res, 201, evictPod(this.api, ns, name, parseBody(req, body))), meta;
           throw new ApiError('MethodNotAllowed', `the server does not allow this method on the requested resource`);
         }
         if (r.namespaced && namespace === undefined) throw new ApiError('MethodNotAllowed', 'the server does not allow this method on the requested resource');
@@ -446,5 +455,21 @@ function parseYaml(raw: Buffer): unknown {
 
 function parseBody(req: IncomingMessage, raw: Buffer): unknown {
   const type = req.headers['content-type'] ?? 'application/json';
+  // client-go ≥ 1.32 typed clients (kubectl create namespace|configmap|secret|deployment) send protobuf.
+  if (type.startsWith('application/vnd.kubernetes.protobuf')) return parseProtobuf(raw);
   return /yaml/.test(type) ? parseYaml(raw) : parseJson(raw);
+}
+
+function parseProtobuf(raw: Buffer): unknown {
+  try {
+    return decodeProtobufObject(raw);
+  } catch (err) {
+    if (err instanceof UnsupportedProtobuf) {
+      throw new ApiError(
+        'UnsupportedMediaType',
+        `the body of the request was in an unsupported format - ${err.message}; accepted media types include: application/json, application/yaml`,
+      );
+    }
+    throw badRequest(`the body of the request could not be decoded: ${(err as Error).message}`);
+  }
 }

@@ -1,6 +1,6 @@
 /** Subresources with their own kinds: `scale` (autoscaling/v1 Scale), pod `binding` and `eviction`. */
 import { nowRfc3339, type Api, type PatchKind, type WriteOptions } from './api.js';
-import { ApiError, badRequest, conflict, successStatus } from './errors.js';
+import { ApiError, badRequest, conflict, invalid, successStatus } from './errors.js';
 import { applyJsonPatch, applyMergePatch, applyStrategicMergePatch } from './patch.js';
 import type { ServedResource } from './registry.js';
 import { formatLabelSelector, labelSelectorFromObject, matchesLabels } from './selectors.js';
@@ -87,8 +87,19 @@ export function updateScale(
       causes: [{ reason: 'FieldValueInvalid', message: `Invalid value: ${JSON.stringify(replicas)}: must be greater than or equal to 0`, field: 'spec.replicas' }],
     });
   }
-  if (opts.dryRun) return { ...current, spec: { replicas } };
-  const updated = api.mutate(r, ns, name, (o) => setAt(o as Obj, r.scale!.specReplicasPath, replicas), next.metadata?.resourceVersion);
+  const scaled = (o: Obj) => {
+    setAt(o, r.scale!.specReplicasPath, replicas);
+    // A custom resource's schema (minimum, maximum, ...) bounds the replicas as on any other write.
+    if (r.custom) {
+      const causes = r.schema.validate(o as KubeObject);
+      if (causes.length) throw invalid(r.kind, r.group, name, causes);
+    }
+  };
+  if (opts.dryRun) {
+    scaled(structuredClone(api.get(r, ns, name)) as Obj);
+    return { ...current, spec: { replicas } };
+  }
+  const updated = api.mutate(r, ns, name, (o) => scaled(o as Obj), next.metadata?.resourceVersion);
   return scaleOf(r, updated);
 }
 
@@ -130,8 +141,17 @@ export function evictPod(api: Api, ns: string, name: string, body: unknown): Obj
     return sel && matchesLabels(labelSelectorFromObject(sel), pod.metadata.labels ?? {});
   });
   const terminal = ['Succeeded', 'Failed'].includes(pod.status?.phase);
+  // An unready pod is not counted healthy, so evicting it under a healthy budget (the default
+  // IfHealthyBudget policy) or an AlwaysAllow one costs nothing: no check, no decrement.
+  const ready = (pod.status?.conditions ?? []).some((c: Obj) => c.type === 'Ready' && c.status === 'True');
+  const charged = covering.filter((p) => {
+    const { spec, status } = p as Obj;
+    if (ready) return true;
+    if (spec?.unhealthyPodEvictionPolicy === 'AlwaysAllow') return false;
+    return !(status && status.desiredHealthy > 0 && status.currentHealthy >= status.desiredHealthy);
+  });
   if (!terminal && !pod.metadata.deletionTimestamp) {
-    for (const p of covering) {
+    for (const p of charged) {
       const status = (p as Obj).status;
       if (!status || (status.observedGeneration ?? 0) < (p.metadata.generation ?? 1) || (status.disruptionsAllowed ?? 0) < 1) {
         throw new ApiError('TooManyRequests', "Cannot evict pod as it would violate the pod's disruption budget.", {
@@ -139,7 +159,7 @@ export function evictPod(api: Api, ns: string, name: string, body: unknown): Obj
         });
       }
     }
-    for (const p of covering) {
+    for (const p of charged) {
       api.mutate(pdbs, ns, p.metadata.name!, (o) => {
         const s = (o as Obj).status;
         s.disruptionsAllowed = Math.max(0, s.disruptionsAllowed - 1);

@@ -76,3 +76,15 @@ describe('WorkQueue', () => {
     q.stop();
   });
 });
+
+describe('WorkQueue.addAfter', () => {
+  it('lets a sooner delay replace a later one', async () => {
+    let runs = 0;
+    const q = new WorkQueue(async () => void runs++, { name: 't' });
+    q.addAfter('k', 10_000);
+    q.addAfter('k', 10);
+    await tick(60);
+    expect(runs).toBe(1);
+    q.stop();
+  });
+});

@@ -33,7 +33,7 @@ export class WorkQueue {
   private readonly active = new Set<string>();
   private readonly dirty = new Set<string>();
   private readonly failures = new Map<string, number>();
-  private readonly timers = new Map<string, NodeJS.Timeout>();
+  private readonly timers = new Map<string, { timer: NodeJS.Timeout; due: number }>();
   private running = 0;
   private stopped = false;
   private idleWaiters: Array<() => void> = [];
@@ -59,23 +59,25 @@ export class WorkQueue {
     this.pump();
   }
 
-  /** Adds the key after a delay; an earlier pending delay for the key wins. */
+  /** Adds the key after a delay; of several pending delays for one key, the soonest wins. */
   addAfter(key: string, ms: number): void {
     if (this.stopped) return;
     if (ms <= 0) return this.add(key);
+    const due = Date.now() + ms;
     const existing = this.timers.get(key);
-    if (existing) return;
-    const t = setTimeout(() => {
+    if (existing && existing.due <= due) return;
+    if (existing) clearTimeout(existing.timer);
+    const timer = setTimeout(() => {
       this.timers.delete(key);
       this.add(key);
     }, ms);
-    t.unref();
-    this.timers.set(key, t);
+    timer.unref();
+    this.timers.set(key, { timer, due });
   }
 
   stop(): void {
     this.stopped = true;
-    for (const t of this.timers.values()) clearTimeout(t);
+    for (const t of this.timers.values()) clearTimeout(t.timer);
     this.timers.clear();
     this.queue.length = 0;
     this.queued.clear();

@@ -1,7 +1,7 @@
 /** The `kok` command line. */
 import { resolve } from 'node:path';
 import { Command, InvalidArgumentError } from 'commander';
-import { startApiServer } from '../meta-cluster/apiserver/apiserver.js';
+import { startEmbeddedCluster } from '../meta-cluster/cluster.js';
 
 const program = new Command('kok').description('kok — a Kubernetes-on-Kubernetes fleet controller').showHelpAfterError();
 
@@ -11,11 +11,24 @@ function port(v: string): number {
   return n;
 }
 
+function count(v: string): number {
+  const n = Number(v);
+  if (!Number.isInteger(n) || n < 0 || n > 5000) throw new InvalidArgumentError(`"${v}" is not a node count (0-5000)`);
+  return n;
+}
+
+interface StartOptions {
+  dataDir: string;
+  port: number;
+  nodes: number;
+}
+
 /** Runs until SIGINT/SIGTERM, then stops cleanly: every acknowledged write is already on disk. */
-async function runMetaCluster(dataDir: string, opts: { port: number }): Promise<void> {
-  const dir = resolve(dataDir);
-  const server = await startApiServer({ dataDir: dir, port: opts.port });
-  console.log(`kok meta-cluster serving on ${server.url} (port ${server.port})`);
+async function runMetaCluster(opts: StartOptions): Promise<void> {
+  const dir = resolve(opts.dataDir);
+  const cluster = await startEmbeddedCluster({ dataDir: dir, port: opts.port, nodes: opts.nodes, clusterName: 'kok' });
+  const server = cluster.apiServer;
+  console.log(`kok meta-cluster serving on ${server.url} (port ${server.port}) with ${opts.nodes} simulated node(s)`);
   console.log(`kubeconfig: ${server.kubeconfigPath}`);
   console.log(`try:        KUBECONFIG=${server.kubeconfigPath} kubectl get namespaces`);
   let stopping = false;
@@ -23,7 +36,7 @@ async function runMetaCluster(dataDir: string, opts: { port: number }): Promise<
     if (stopping) return;
     stopping = true;
     console.log(`${signal}: stopping`);
-    await server.stop();
+    await cluster.stop();
     process.exit(0);
   };
   process.on('SIGINT', () => void stop('SIGINT'));
@@ -36,13 +49,15 @@ meta
   .description('run the embedded meta-cluster in the foreground')
   .option('--data-dir <dir>', 'where state, PKI and the kubeconfig are kept', '.kok/meta-cluster')
   .option('--port <port>', 'HTTPS port on 127.0.0.1 (0 picks a free one)', port, 0)
-  .action((o: { dataDir: string; port: number }) => runMetaCluster(o.dataDir, o));
+  .option('--nodes <n>', 'simulated nodes run by the node agent', count, 3)
+  .action((o: StartOptions) => runMetaCluster(o));
 
 program
   .command('start')
   .description('the main job: run the meta-cluster with everything kok has (what `npm start` runs)')
   .option('--data-dir <dir>', 'where state is kept', '.kok/meta-cluster')
   .option('--port <port>', 'HTTPS port on 127.0.0.1 (0 picks a free one)', port, 0)
-  .action((o: { dataDir: string; port: number }) => runMetaCluster(o.dataDir, o));
+  .option('--nodes <n>', 'simulated nodes run by the node agent', count, 3)
+  .action((o: StartOptions) => runMetaCluster(o));
 
 await program.parseAsync(process.argv);

@@ -17,12 +17,29 @@ export interface WatchOptions {
   sendInitialEvents?: boolean;
   timeoutSeconds?: number;
   bookmarkIntervalMs: number;
-  /** Renders an object for the wire (plain, or a one-row Table for `kubectl get -w`). */
-  render: (o: KubeObject) => unknown;
+  /** Renders an object for the wire as a one-row Table (`kubectl get -w`); plain JSON when absent. */
+  render?: (o: KubeObject) => unknown;
 }
 
 /** A watcher whose socket falls this far behind is cut off; its client re-watches from its last event. */
 const maxBuffered = 64 * 1024 * 1024;
+
+/**
+ * The wire line of a plain-JSON event, built once and shared by every watcher it goes to (with
+ * hundreds of watchers on one resource, serialising per watcher dominated delivery latency).
+ */
+const lines = new WeakMap<StoreEvent, Map<string, string>>();
+function eventLine(e: StoreEvent, type: string, apiVersion: string, kind: string): string {
+  let byShape = lines.get(e);
+  if (!byShape) lines.set(e, (byShape = new Map()));
+  const key = `${type} ${apiVersion}`;
+  let line = byShape.get(key);
+  if (line === undefined) {
+    line = `${JSON.stringify({ type, object: { ...e.object, apiVersion, kind } })}\n`;
+    byShape.set(key, line);
+  }
+  return line;
+}
 
 export function serveWatch(api: Api, r: ServedResource, res: ServerResponse, opts: WatchOptions): () => void {
   const resource = storageResource(r);
@@ -30,11 +47,13 @@ export function serveWatch(api: Api, r: ServedResource, res: ServerResponse, opt
   let closed = false;
   const timers: NodeJS.Timeout[] = [];
 
-  const send = (type: string, object: unknown) => {
+  const write = (line: string) => {
     if (closed) return;
-    res.write(`${JSON.stringify({ type, object })}\n`);
+    res.write(line);
     if (res.writableLength > maxBuffered) close();
   };
+  const send = (type: string, object: unknown) => write(`${JSON.stringify({ type, object })}\n`);
+  const apiVersion = r.group ? `${r.group}/${r.version}` : r.version;
 
   const inScope = (e: StoreEvent) => e.resource === resource && (opts.namespace === undefined || e.namespace === opts.namespace);
 
@@ -48,7 +67,9 @@ export function serveWatch(api: Api, r: ServedResource, res: ServerResponse, opt
     if (e.type === 'DELETED') type = before ? 'DELETED' : undefined;
     else if (now) type = before || (e.type === 'MODIFIED' && e.prev === undefined) ? 'MODIFIED' : 'ADDED';
     else if (before) type = 'DELETED';
-    if (type) send(type, opts.render(api.served(r, e.object)));
+    if (!type) return;
+    if (opts.render) send(type, opts.render(api.served(r, e.object)));
+    else write(eventLine(e, type, apiVersion, r.kind));
   };
 
   res.writeHead(200, { 'Content-Type': 'application/json', 'Cache-Control': 'no-cache, private' });
@@ -68,7 +89,8 @@ export function serveWatch(api: Api, r: ServedResource, res: ServerResponse, opt
     if (!rv || rv === '0') {
       const { items, rev } = api.store.list(resource, opts.namespace);
       lastRev = rev;
-      for (const o of items) if (opts.matches(o)) send('ADDED', opts.render(api.served(r, o)));
+      const render = opts.render ?? ((o: KubeObject) => o);
+      for (const o of items) if (opts.matches(o)) send('ADDED', render(api.served(r, o)));
       if (opts.sendInitialEvents && opts.allowBookmarks) {
         send('BOOKMARK', bookmark(r, rev, { 'k8s.io/initial-events-end': 'true' }));
       }

@@ -385,7 +385,7 @@ export class ApiHttpServer {
       sendInitialEvents: q.get('sendInitialEvents') === 'true',
       timeoutSeconds: q.has('timeoutSeconds') ? Number(q.get('timeoutSeconds')) : undefined,
       bookmarkIntervalMs: this.opts.bookmarkIntervalMs ?? 30_000,
-      render: table ? (o) => tableOf(r, [o], table, q, {}) : (o) => o,
+      render: table ? (o) => tableOf(r, [o], table, q, {}) : undefined,
     });
     this.watches.add(stop);
     this.opts.metrics?.watchers.inc({ resource: storageResource(r) });

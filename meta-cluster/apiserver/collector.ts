@@ -32,6 +32,8 @@ export class Collector {
   /** owner uid → keys of objects that name it in ownerReferences. */
   private readonly dependents = new Map<string, Map<string, Location>>();
   private readonly ownersOf = new Map<string, string[]>();
+  /** Owners (`uid:`), namespaces (`ns:`) and CRDs (`crd:`) whose deletion waits on other objects. */
+  private readonly inDeletion = new Set<string>();
   private readonly queue: Work[] = [];
   private readonly queued = new Set<string>();
   private running = false;
@@ -86,12 +88,17 @@ export class Collector {
   private onEvent(e: StoreEvent): void {
     const at = { resource: e.resource, namespace: e.namespace, name: e.name };
     if (e.type === 'DELETED') {
+      const uid = e.object.metadata.uid;
       this.unindex(at, e.object);
-      if (e.object.metadata.uid) this.push({ kind: 'dependents', uid: e.object.metadata.uid });
-      for (const r of e.object.metadata.ownerReferences ?? []) this.push({ kind: 'owner', uid: r.uid });
-      if (e.namespace) this.push({ kind: 'namespace', name: e.namespace });
+      for (const done of [`uid:${uid}`, `ns:${e.name}`, `crd:${e.name}`]) this.inDeletion.delete(done);
+      // Only work that can exist is queued: a deletion storm of leaf objects costs nothing here.
+      if (uid && this.dependents.has(uid)) this.push({ kind: 'dependents', uid });
+      for (const r of e.object.metadata.ownerReferences ?? []) {
+        if (this.inDeletion.has(`uid:${r.uid}`)) this.push({ kind: 'owner', uid: r.uid });
+      }
+      if (e.namespace && this.inDeletion.has(`ns:${e.namespace}`)) this.push({ kind: 'namespace', name: e.namespace });
       const crd = this.crdOfResource(e.resource);
-      if (crd) this.push({ kind: 'crd', name: crd });
+      if (crd && this.inDeletion.has(`crd:${crd}`)) this.push({ kind: 'crd', name: crd });
       return;
     }
     this.index(at, e.object);
@@ -100,14 +107,23 @@ export class Collector {
 
   private enqueueFor(resource: string, o: KubeObject, type: StoreEvent['type']): void {
     const m = o.metadata;
-    if (type === 'ADDED' && m.ownerReferences?.length) {
+    // Created with an owner that is already gone (a stale cache wrote it): collect it. The common
+    // case, every owner alive, is decided here without queueing work.
+    if (type === 'ADDED' && m.ownerReferences?.some((ref) => !this.byUid.has(ref.uid))) {
       this.push({ kind: 'dangling', at: { resource, namespace: m.namespace ?? '', name: m.name! } });
     }
     if (!m.deletionTimestamp) return;
     const f = m.finalizers ?? [];
-    if (f.includes('foregroundDeletion') || f.includes('orphan')) this.push({ kind: 'owner', uid: m.uid! });
-    if (resource === 'core/namespaces') this.push({ kind: 'namespace', name: m.name! });
+    if (f.includes('foregroundDeletion') || f.includes('orphan')) {
+      this.inDeletion.add(`uid:${m.uid}`);
+      this.push({ kind: 'owner', uid: m.uid! });
+    }
+    if (resource === 'core/namespaces') {
+      this.inDeletion.add(`ns:${m.name}`);
+      this.push({ kind: 'namespace', name: m.name! });
+    }
     if (resource === 'apiextensions.k8s.io/customresourcedefinitions' && f.includes(crdCleanupFinalizer)) {
+      this.inDeletion.add(`crd:${m.name}`);
       this.push({ kind: 'crd', name: m.name! });
     }
   }

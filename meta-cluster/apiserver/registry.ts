@@ -102,14 +102,18 @@ export class Registry {
     return [...this.byPath.values()];
   }
 
+  private storageCache?: { generation: number; resources: ServedResource[] };
+
   /** One resource per storage identity: what the namespace and CRD cleaners must visit. */
   storageResources(): ServedResource[] {
+    if (this.storageCache?.generation === this.generation) return this.storageCache.resources;
     const seen = new Map<string, ServedResource>();
     for (const r of this.byPath.values()) {
       const key = storageResource(r);
       if (!seen.has(key) || (r.custom && r.version === r.storageVersion)) seen.set(key, r);
     }
-    return [...seen.values()];
+    this.storageCache = { generation: this.generation, resources: [...seen.values()] };
+    return this.storageCache.resources;
   }
 
   /** Registers (or re-registers) the resources of an established CRD. */

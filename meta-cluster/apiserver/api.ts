@@ -18,7 +18,7 @@ export const patchKinds: Record<PatchType, PatchKind> = {
   'application/apply-patch+yaml': 'apply',
 };
 import type { Registry, ServedResource } from './registry.js';
-import { validateCrd } from './schema.js';
+import { validateCrd } from './crd-validation.js';
 import { applyBuiltinDefaults, prepareBuiltinCreate, validateBuiltin, validateMetadata } from './strategies.js';
 import type { Store } from './store.js';
 import { apiVersionOf, storageResource, type KubeObject } from './types.js';

@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { compileSchema, validateCrd, type JSONSchemaProps } from './schema.js';
+import { validateCrd } from './crd-validation.js';
+import { compileSchema, type JSONSchemaProps } from './schema.js';
 
 const widgetSchema: JSONSchemaProps = {
   type: 'object',

@@ -56,6 +56,8 @@ export class Store {
   private readonly windowMs: number;
   private compactTimer?: NodeJS.Timeout;
   private readonly stmt: ReturnType<Store['prepare']>;
+  /** One transaction wrapper for every write: better-sqlite3 builds four closures per `transaction()` call. */
+  private readonly tx: (rev: number, write: () => void) => void;
 
   constructor(path: string, opts: StoreOptions = {}) {
     this.db = new Database(path);
@@ -78,6 +80,7 @@ export class Store {
       INSERT OR IGNORE INTO meta (key, value) VALUES ('revision', 0), ('compacted', 0);
     `);
     this.stmt = this.prepare();
+    this.tx = this.db.transaction(this.commitTx);
     this.rev = (this.stmt.getMeta.get('revision') as { value: number }).value;
     this.compactedRev = (this.stmt.getMeta.get('compacted') as { value: number }).value;
     this.windowMs = opts.compactionWindowMs ?? 5 * 60_000;
@@ -204,7 +207,7 @@ export class Store {
   };
 
   private commit(rev: number, write: () => void): void {
-    this.db.transaction(this.commitTx)(rev, write);
+    this.tx(rev, write);
     this.rev = rev;
   }
 

@@ -1,0 +1,169 @@
+/**
+ * Shared output of the benchmarks: a table on stdout, progress on stderr, and
+ * `bench/results/<name>.json` for tracking numbers over time.
+ */
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { cpus, totalmem } from 'node:os';
+import { dirname, join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+/** A goal a metric should meet; `op` reads "value op target" (e.g. `createsPerSec >= 3000`). */
+export interface Target {
+  op: '>=' | '>' | '<=' | '<';
+  value: number;
+  /** Where the target comes from / under what condition it holds (e.g. "with 200 watchers"). */
+  note?: string;
+}
+
+export interface Metric {
+  /** The key in `metrics` of the JSON result. */
+  name: string;
+  value: number;
+  unit: string;
+  target?: Target;
+  /** Free-form context printed after the table (how it was measured, caveats). */
+  note?: string;
+}
+
+export interface BenchResult {
+  name: string;
+  date: string;
+  machine: { cpus: number; node: string; cpuModel: string; platform: string; memMiB: number; [k: string]: unknown };
+  metrics: Record<string, number>;
+  targets: Record<string, Target & { ok: boolean }>;
+  units: Record<string, string>;
+  notes: Record<string, string>;
+  /** Benchmark parameters (counts, concurrency) so results are comparable. */
+  config: Record<string, unknown>;
+}
+
+const repoRoot = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..');
+export const resultsDir = join(repoRoot, 'bench', 'results');
+
+/** A progress line on stderr, prefixed with the seconds since the benchmark started. */
+const t0 = performance.now();
+export function progress(msg: string): void {
+  process.stderr.write(`[${((performance.now() - t0) / 1000).toFixed(1).padStart(5)}s] ${msg}\n`);
+}
+
+export function meets(value: number, t: Target): boolean {
+  if (!Number.isFinite(value)) return false;
+  switch (t.op) {
+    case '>=':
+      return value >= t.value;
+    case '>':
+      return value > t.value;
+    case '<=':
+      return value <= t.value;
+    case '<':
+      return value < t.value;
+  }
+}
+
+export function formatValue(v: number): string {
+  if (!Number.isFinite(v)) return String(v);
+  if (Number.isInteger(v)) return String(v);
+  const abs = Math.abs(v);
+  return v.toFixed(abs >= 100 ? 0 : abs >= 10 ? 1 : abs >= 1 ? 2 : 3);
+}
+
+/** The table: name, value, unit, target, ok. */
+export function printTable(metrics: Metric[], out: NodeJS.WritableStream = process.stdout): void {
+  const rows = [
+    ['name', 'value', 'unit', 'target', 'ok'],
+    ...metrics.map((m) => [
+      m.name,
+      formatValue(m.value),
+      m.unit,
+      m.target ? `${m.target.op} ${m.target.value}${m.target.note ? ` (${m.target.note})` : ''}` : '',
+      m.target ? (meets(m.value, m.target) ? 'ok' : 'MISSED') : '',
+    ]),
+  ];
+  const widths = rows[0].map((_, i) => Math.max(...rows.map((r) => r[i].length)));
+  const line = (r: string[]) => r.map((c, i) => (i === 1 ? c.padStart(widths[i]) : c.padEnd(widths[i]))).join('  ').trimEnd();
+  out.write(`${line(rows[0])}\n${widths.map((w) => '-'.repeat(w)).join('  ')}\n`);
+  for (const r of rows.slice(1)) out.write(`${line(r)}\n`);
+  const notes = metrics.filter((m) => m.note);
+  if (notes.length) {
+    out.write('\nnotes:\n');
+    for (const m of notes) out.write(`  ${m.name}: ${m.note}\n`);
+  }
+}
+
+/**
+ * Writes `bench/results/<name>.json` and returns its path. `machine` adds what the benchmark saw of
+ * the machine while it ran (load, CPU steal), which matters when comparing runs.
+ */
+export function writeResult(
+  name: string,
+  metrics: Metric[],
+  config: Record<string, unknown> = {},
+  machine: Record<string, unknown> = {},
+): string {
+  const result: BenchResult = {
+    name,
+    date: new Date().toISOString(),
+    machine: {
+      cpus: cpus().length,
+      node: process.version,
+      cpuModel: cpus()[0]?.model ?? 'unknown',
+      platform: `${process.platform}-${process.arch}`,
+      memMiB: Math.round(totalmem() / 2 ** 20),
+      ...machine,
+    },
+    metrics: Object.fromEntries(metrics.map((m) => [m.name, round(m.value)])),
+    targets: Object.fromEntries(metrics.filter((m) => m.target).map((m) => [m.name, { ...m.target!, ok: meets(m.value, m.target!) }])),
+    units: Object.fromEntries(metrics.map((m) => [m.name, m.unit])),
+    notes: Object.fromEntries(metrics.filter((m) => m.note).map((m) => [m.name, m.note!])),
+    config,
+  };
+  mkdirSync(resultsDir, { recursive: true });
+  const path = join(resultsDir, `${name}.json`);
+  writeFileSync(path, `${JSON.stringify(result, null, 2)}\n`);
+  return path;
+}
+
+/** `missed` lists the metrics whose targets were not met. */
+export function missedTargets(metrics: Metric[]): Metric[] {
+  return metrics.filter((m) => m.target && !meets(m.value, m.target));
+}
+
+/** Aggregate CPU times from /proc/stat (Linux), to see how busy the machine was and how much the hypervisor stole. */
+export interface CpuTimes {
+  busy: number;
+  steal: number;
+  total: number;
+}
+
+export function cpuTimes(): CpuTimes | undefined {
+  try {
+    const line = readFileSync('/proc/stat', 'utf8').split('\n')[0];
+    const [user, nice, system, idle, iowait, irq, softirq, steal] = line.trim().split(/\s+/).slice(1).map(Number);
+    return { busy: user + nice + system + irq + softirq, steal, total: user + nice + system + idle + iowait + irq + softirq + steal };
+  } catch {
+    return undefined;
+  }
+}
+
+/** Busy and stolen shares of all CPUs between two readings, in percent. */
+export function cpuShare(a: CpuTimes | undefined, b: CpuTimes | undefined): { busyPct: number; stealPct: number } | undefined {
+  if (!a || !b || b.total <= a.total) return undefined;
+  const d = b.total - a.total;
+  return { busyPct: Math.round(((b.busy - a.busy) / d) * 1000) / 10, stealPct: Math.round(((b.steal - a.steal) / d) * 1000) / 10 };
+}
+
+function round(v: number): number {
+  return Number.isFinite(v) ? Math.round(v * 1000) / 1000 : v;
+}
+
+/** Percentile by nearest rank on a sorted copy (p in 0..100). */
+export function percentile(values: ArrayLike<number>, p: number): number {
+  if (values.length === 0) return NaN;
+  const sorted = Float64Array.from(values).sort();
+  const rank = Math.min(sorted.length - 1, Math.max(0, Math.ceil((p / 100) * sorted.length) - 1));
+  return sorted[rank];
+}
+
+export function median(values: number[]): number {
+  return percentile(values, 50);
+}

@@ -20,7 +20,7 @@ export const patchKinds: Record<PatchType, PatchKind> = {
 import type { Registry, ServedResource } from './registry.js';
 import { validateCrd } from './crd-validation.js';
 import { applyBuiltinDefaults, prepareBuiltinCreate, validateBuiltin, validateMetadata } from './strategies.js';
-import type { Store } from './store.js';
+import { KeyExistsError, type Store } from './store.js';
 import { apiVersionOf, storageResource, type KubeObject } from './types.js';
 
 export type FieldValidation = 'Strict' | 'Warn' | 'Ignore';
@@ -69,10 +69,20 @@ function specPart(r: ServedResource, o: KubeObject): string {
 }
 
 export class Api {
+  /** Namespace → being deleted: every namespaced create asks, so it is kept in memory. */
+  private readonly namespaces = new Map<string, boolean>();
+
   constructor(
     readonly store: Store,
     readonly registry: Registry,
-  ) {}
+  ) {
+    for (const ns of store.list('core/namespaces', '').items) this.namespaces.set(ns.metadata.name!, Boolean(ns.metadata.deletionTimestamp));
+    store.subscribe((e) => {
+      if (e.resource !== 'core/namespaces') return;
+      if (e.type === 'DELETED') this.namespaces.delete(e.name);
+      else this.namespaces.set(e.name, Boolean(e.object.metadata.deletionTimestamp));
+    });
+  }
 
   /** The served form of a stored object: apiVersion of the version asked for, kind set. */
   served(r: ServedResource, o: KubeObject): KubeObject {
@@ -92,9 +102,9 @@ export class Api {
 
   private requireNamespace(r: ServedResource, namespace: string, name: string): void {
     if (!r.namespaced) return;
-    const ns = this.store.get('core/namespaces', '', namespace);
-    if (!ns) throw notFound('', 'namespaces', namespace);
-    if (ns.object.metadata.deletionTimestamp) {
+    const terminating = this.namespaces.get(namespace);
+    if (terminating === undefined) throw notFound('', 'namespaces', namespace);
+    if (terminating) {
       throw new ApiError(
         'Forbidden',
         `${r.plural}${r.group ? '.' + r.group : ''} "${name}" is forbidden: unable to create new content in namespace ${namespace} because it is being terminated`,
@@ -179,21 +189,29 @@ export class Api {
     this.validate(r, object);
     this.requireNamespace(r, namespace, m.name!);
     const key = storageResource(r);
-    // Like the apiserver since 1.30 (RetryGenerateName): a taken generated name is drawn again.
-    for (let attempt = 1; generated && attempt < 8 && this.store.get(key, namespace, m.name!); attempt++) {
-      m.name = generateName(input.metadata.generateName!);
-    }
-    if (this.store.get(key, namespace, m.name!)) throw alreadyExists(r.group, r.plural, m.name!);
     m.uid = randomUUID();
     if (opts.fieldManager) recordUpdate(undefined, object, opts.fieldManager, 'Update', apiVersionOf(r), new Date(), { custom: r.custom, kind: r.kind });
     object.apiVersion = apiVersionOf(r);
     object.kind = r.kind;
-    if (opts.dryRun) return { object: this.served(r, object), warnings, created: true };
-    const stored = this.store.put('ADDED', key, namespace, m.name!, (rev) => {
-      m.resourceVersion = String(rev);
-      return this.storageForm(r, object);
-    });
-    return { object: this.served(r, stored), warnings, created: true };
+    if (opts.dryRun) {
+      if (this.store.get(key, namespace, m.name!)) throw alreadyExists(r.group, r.plural, m.name!);
+      return { object: this.served(r, object), warnings, created: true };
+    }
+    // The insert itself detects a taken name. Like the apiserver since 1.30 (RetryGenerateName),
+    // a taken generated name is drawn again.
+    for (let attempt = 1; ; attempt++) {
+      try {
+        const stored = this.store.put('ADDED', key, namespace, m.name!, (rev) => {
+          m.resourceVersion = String(rev);
+          return this.storageForm(r, object);
+        });
+        return { object: this.served(r, stored), warnings, created: true };
+      } catch (err) {
+        if (!(err instanceof KeyExistsError)) throw err;
+        if (!generated || attempt >= 8) throw alreadyExists(r.group, r.plural, m.name!);
+        m.name = generateName(input.metadata.generateName!);
+      }
+    }
   }
 
   /** Custom resources are stored at their storage version (conversion strategy None rewrites apiVersion). */

@@ -4,6 +4,8 @@
  * the event row in one transaction, and only after the commit publishes the event to watchers, so
  * watchers see events strictly in revision order (writes are synchronous on one thread).
  */
+import { createRequire } from 'node:module';
+import { Worker } from 'node:worker_threads';
 import Database from 'better-sqlite3';
 import type { KubeObject } from './types.js';
 
@@ -32,6 +34,22 @@ export interface StoreOptions {
   synchronous?: 'NORMAL' | 'FULL';
 }
 
+/** A create found the key taken: the caller answers AlreadyExists. */
+export class KeyExistsError extends Error {}
+
+/**
+ * Checkpoints the WAL from a worker thread with its own connection, so the fsync of a checkpoint
+ * never stalls the event loop (SQLite's automatic checkpoint runs inside a committing write).
+ */
+const checkpointer = `
+const { workerData, parentPort } = require('node:worker_threads');
+const Database = require(workerData.driver);
+const db = new Database(workerData.path);
+db.pragma('busy_timeout = 1000');
+const timer = setInterval(() => { try { db.pragma('wal_checkpoint(PASSIVE)'); } catch {} }, workerData.intervalMs);
+
+`;
+
 export class CompactedError extends Error {
   constructor(
     readonly requested: number,
@@ -58,12 +76,14 @@ export class Store {
   private readonly stmt: ReturnType<Store['prepare']>;
   /** One transaction wrapper for every write: better-sqlite3 builds four closures per `transaction()` call. */
   private readonly tx: (rev: number, write: () => void) => void;
+  private readonly checkpoints: Worker;
 
   constructor(path: string, opts: StoreOptions = {}) {
     this.db = new Database(path);
     this.db.pragma('journal_mode = WAL');
     this.db.pragma(`synchronous = ${opts.synchronous ?? 'NORMAL'}`);
     this.db.pragma('busy_timeout = 5000');
+    this.db.pragma('wal_autocheckpoint = 0');
     this.db.exec(`
       CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value INTEGER NOT NULL);
       CREATE TABLE IF NOT EXISTS objects (
@@ -81,8 +101,18 @@ export class Store {
     `);
     this.stmt = this.prepare();
     this.tx = this.db.transaction(this.commitTx);
-    this.rev = (this.stmt.getMeta.get('revision') as { value: number }).value;
     this.compactedRev = (this.stmt.getMeta.get('compacted') as { value: number }).value;
+    // The revision is not written per commit: it is the newest row anywhere (or the compaction point).
+    const newest = this.db
+      .prepare('SELECT max(coalesce((SELECT max(rev) FROM events), 0), coalesce((SELECT max(rev) FROM objects), 0)) AS rev')
+      .get() as { rev: number };
+    const legacy = (this.stmt.getMeta.get('revision') as { value: number }).value;
+    this.rev = Math.max(newest.rev, this.compactedRev, legacy);
+    this.checkpoints = new Worker(checkpointer, {
+      eval: true,
+      workerData: { driver: createRequire(import.meta.url).resolve('better-sqlite3'), path, intervalMs: 500 },
+    });
+    this.checkpoints.unref();
     this.windowMs = opts.compactionWindowMs ?? 5 * 60_000;
     this.compactTimer = setInterval(() => this.compact(), Math.min(this.windowMs, 60_000));
     this.compactTimer.unref();
@@ -94,6 +124,7 @@ export class Store {
       getMeta: db.prepare('SELECT value FROM meta WHERE key = ?'),
       setMeta: db.prepare('UPDATE meta SET value = ? WHERE key = ?'),
       get: db.prepare('SELECT value, rev FROM objects WHERE resource = ? AND namespace = ? AND name = ?'),
+      insert: db.prepare('INSERT INTO objects (resource, namespace, name, rev, value) VALUES (?, ?, ?, ?, ?)'),
       upsert: db.prepare(
         'INSERT INTO objects (resource, namespace, name, rev, value) VALUES (?, ?, ?, ?, ?) ' +
           'ON CONFLICT (resource, namespace, name) DO UPDATE SET rev = excluded.rev, value = excluded.value',
@@ -180,10 +211,16 @@ export class Store {
     const rev = this.rev + 1;
     const object = build(rev);
     const value = JSON.stringify(object);
-    this.commit(rev, () => {
-      this.stmt.upsert.run(resource, namespace, name, rev, value);
-      this.stmt.event.run(rev, Date.now(), type, resource, namespace, name, value, prev ? JSON.stringify(prev) : null);
-    });
+    try {
+      this.commit(rev, () => {
+        // A create is a plain INSERT: the primary key, not a read beforehand, detects a taken name.
+        (type === 'ADDED' ? this.stmt.insert : this.stmt.upsert).run(resource, namespace, name, rev, value);
+        this.stmt.event.run(rev, Date.now(), type, resource, namespace, name, value, prev ? JSON.stringify(prev) : null);
+      });
+    } catch (err) {
+      if ((err as { code?: string }).code === 'SQLITE_CONSTRAINT_PRIMARYKEY') throw new KeyExistsError(`${resource} ${namespace}/${name}`);
+      throw err;
+    }
     this.publish({ rev, type, resource, namespace, name, object, prev });
     return object;
   }
@@ -201,10 +238,7 @@ export class Store {
     return object;
   }
 
-  private readonly commitTx = (rev: number, write: () => void) => {
-    write();
-    this.stmt.setMeta.run(rev, 'revision');
-  };
+  private readonly commitTx = (_rev: number, write: () => void) => write();
 
   private commit(rev: number, write: () => void): void {
     this.tx(rev, write);
@@ -272,6 +306,7 @@ export class Store {
   close(): void {
     clearInterval(this.compactTimer);
     this.listeners.clear();
+    void this.checkpoints.terminate();
     if (this.db.open) this.db.close();
   }
 }

@@ -213,6 +213,30 @@ function validateTemplated(o: Obj, causes: StatusCause[]): void {
   validateContainers(spec.template?.spec?.containers, 'spec.template.spec.containers', causes);
 }
 
+/** apps validation's ValidateRollingUpdateDeployment: non-negative ints or percentages, not both zero. */
+function validateRollingUpdate(ru: Obj, causes: StatusCause[]): void {
+  const field = 'spec.strategy.rollingUpdate';
+  const valueOf = (name: 'maxSurge' | 'maxUnavailable'): number | undefined => {
+    const v = ru[name];
+    if (v === undefined || v === null) return 0;
+    if (typeof v === 'number') {
+      if (v < 0) causes.push(cause.invalid(`${field}.${name}`, v, 'must be greater than or equal to 0'));
+      return v;
+    }
+    if (typeof v === 'string' && /^[0-9]+%$/.test(v)) return Number.parseInt(v, 10);
+    causes.push(
+      cause.invalid(`${field}.${name}`, v, "a valid percent string must be a numeric string followed by an ending '%' (e.g. '1%',  or '93%', regex used for validation is '[0-9]+%')"),
+    );
+    return undefined;
+  };
+  const unavailable = valueOf('maxUnavailable');
+  const surge = valueOf('maxSurge');
+  if (unavailable === 0 && surge === 0) causes.push(cause.invalid(`${field}.maxUnavailable`, ru.maxUnavailable, 'may not be 0 when `maxSurge` is 0'));
+  if (typeof ru.maxUnavailable === 'string' && unavailable !== undefined && unavailable > 100) {
+    causes.push(cause.invalid(`${field}.maxUnavailable`, ru.maxUnavailable, 'must not be greater than 100%'));
+  }
+}
+
 export function validateBuiltin(plural: string, obj: KubeObject, old?: KubeObject): StatusCause[] {
   const o = obj as Obj;
   const causes: StatusCause[] = [];
@@ -229,6 +253,9 @@ export function validateBuiltin(plural: string, obj: KubeObject, old?: KubeObjec
     case 'statefulsets':
     case 'daemonsets':
       validateTemplated(o, causes);
+      if (plural === 'deployments' && o.spec?.strategy?.type === 'RollingUpdate' && o.spec.strategy.rollingUpdate) {
+        validateRollingUpdate(o.spec.strategy.rollingUpdate, causes);
+      }
       if (old && JSON.stringify((old as Obj).spec?.selector) !== JSON.stringify(o.spec?.selector)) {
         causes.push(cause.invalid('spec.selector', o.spec?.selector, 'field is immutable'));
       }

@@ -6,7 +6,6 @@
  */
 import https from 'node:https';
 import http from 'node:http';
-import { createInterface } from 'node:readline';
 import type { KubeConfig } from '@kubernetes/client-node';
 
 export interface KubeObject {
@@ -211,19 +210,42 @@ export class KubeClient {
       }
       throw new KubeApiError(res.statusCode ?? 500, status.reason ?? 'Unknown', status.message ?? 'watch failed', status);
     }
-    const lines = createInterface({ input: res, crlfDelay: Infinity });
+    const onLine = (line: string) => {
+      if (line.endsWith('\r')) line = line.slice(0, -1);
+      if (!line) return;
+      let e: WatchEvent;
+      try {
+        e = JSON.parse(line) as WatchEvent;
+      } catch {
+        return;
+      }
+      onEvent(e);
+    };
+    // Split on newlines by hand: readline's per-chunk regexp and events cost more than the split.
+    res.setEncoding('utf8');
+    let partial = '';
+    res.on('data', (chunk: string) => {
+      let start = 0;
+      let nl = chunk.indexOf('\n');
+      if (nl < 0) {
+        partial += chunk;
+        return;
+      }
+      onLine(partial + chunk.slice(0, nl));
+      partial = '';
+      start = nl + 1;
+      while ((nl = chunk.indexOf('\n', start)) >= 0) {
+        onLine(chunk.slice(start, nl));
+        start = nl + 1;
+      }
+      partial = chunk.slice(start);
+    });
     const done = new Promise<void>((resolve, reject) => {
-      lines.on('line', (line) => {
-        if (!line) return;
-        let e: WatchEvent;
-        try {
-          e = JSON.parse(line) as WatchEvent;
-        } catch {
-          return;
-        }
-        onEvent(e);
+      res.on('end', () => {
+        if (partial) onLine(partial);
+        partial = '';
+        resolve();
       });
-      lines.on('close', () => resolve());
       res.on('error', reject);
       res.on('aborted', () => resolve());
       res.on('close', () => resolve());

@@ -550,10 +550,12 @@ export async function run(args: string[]): Promise<number> {
       statsAtPeak = await c.stats(5_000);
       const sample = obs.podInformer.list()[0];
       if (sample) podJsonBytes = JSON.stringify(sample).length;
-      progress(
-        `  scale up: readyReplicas ${cfg.pods} after ${upSec.toFixed(2)}s; all pods seen after ${allCreatedSec.toFixed(2)}s, bound after ` +
-          `${allBoundSec.toFixed(2)}s, seen Ready after ${allPodsReadySec.toFixed(2)}s; cluster RSS ${rss.up.rss.toFixed(0)} MiB`,
-      );
+      if (upOk) {
+        progress(
+          `  scale up: readyReplicas ${cfg.pods} after ${upSec.toFixed(2)}s; all pods seen after ${allCreatedSec.toFixed(2)}s, bound after ` +
+            `${allBoundSec.toFixed(2)}s, seen Ready after ${allPodsReadySec.toFixed(2)}s; cluster RSS ${rss.up.rss.toFixed(0)} MiB`,
+        );
+      }
     }
 
     // --- scale down --------------------------------------------------------------------------
@@ -619,6 +621,21 @@ export async function run(args: string[]): Promise<number> {
           `a list afterwards found ${remaining}` + (downOk || !upOk ? '' : `; ${obs.pods.size} were left at the deadline`),
       },
       { name: 'podsDeletedPerSec', value: cfg.pods / downSec, unit: 'pods/s' },
+      ...(['scaleUp', 'scaleDown'] as const).flatMap((k): Metric[] => {
+        const ph = phases[k];
+        if (!ph) return [];
+        return [
+          {
+            name: `${k}ClusterCpuSec`,
+            value: ph.clusterCpuS,
+            unit: 'CPU s',
+            note:
+              `CPU time of the cluster process (all threads) over the ${ph.seconds.toFixed(1)}s of the phase; less sensitive to other load ` +
+              `on the machine than wall time` +
+              (ph.writes ? `; ${ph.writes} API writes (${(ph.writes / cfg.pods).toFixed(1)} per pod), ${Math.round((ph.clusterCpuS / ph.writes) * 1e6)} µs CPU per write` : ''),
+          },
+        ];
+      }),
       {
         name: 'podStartP50Ms',
         value: percentile(lat, 50),
@@ -634,7 +651,7 @@ export async function run(args: string[]): Promise<number> {
         value: rss.up?.rss ?? rss.end.rss,
         unit: 'MiB',
         note:
-          `VmRSS of the cluster process with all ${cfg.pods} pods Ready (${rss.start.rss.toFixed(0)} MiB at start, ` +
+          `VmRSS of the cluster process ${upOk ? `with all ${cfg.pods} pods Ready` : 'at the end of the scale-up'} (${rss.start.rss.toFixed(0)} MiB at start, ` +
           `${rss.nodes.rss.toFixed(0)} MiB with ${cfg.nodes} nodes, ${(rss.down?.rss ?? NaN).toFixed(0)} MiB after scale-down); ` +
           `V8 heap used ${statsAtPeak ? (statsAtPeak.memory.heapUsed / 2 ** 20).toFixed(0) : '?'} MiB at the peak; one Ready pod is ${podJsonBytes} bytes of JSON`,
       },

@@ -1,7 +1,7 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import { join } from 'node:path';
 import { tempDir } from '../../test/helpers.js';
-import { CompactedError, Store, type StoreEvent } from './store.js';
+import { CompactedError, KeyExistsError, Store, type StoreEvent } from './store.js';
 
 const dirs: Array<{ remove(): void }> = [];
 afterEach(() => dirs.splice(0).forEach((d) => d.remove()));
@@ -74,6 +74,31 @@ describe('Store', () => {
     expect(() => store.eventsSince(1)).toThrow(CompactedError);
     expect(() => store.eventsSince(1)).toThrow('too old resource version: 1 (3)');
     expect(store.eventsSince(2).map((e) => e.name)).toEqual(['c']);
+    store.close();
+  });
+});
+
+describe('Store revision and keys', () => {
+  it('refuses a create of a taken key without consuming a revision', () => {
+    const store = open();
+    store.put('ADDED', 'core/pods', 'ns', 'a', obj('a'));
+    expect(() => store.put('ADDED', 'core/pods', 'ns', 'a', obj('a'))).toThrow(KeyExistsError);
+    expect(store.revision).toBe(1);
+    store.close();
+  });
+
+  it('recovers the revision after a delete and a compaction, so resourceVersions never repeat', () => {
+    const dir = tempDir();
+    dirs.push(dir);
+    const path = join(dir.path, 'state.db');
+    let store = new Store(path);
+    const a = store.put('ADDED', 'core/pods', 'ns', 'a', obj('a'));
+    store.put('ADDED', 'core/pods', 'ns', 'b', obj('b'));
+    store.remove('core/pods', 'ns', 'a', a);
+    store.compact(store.revision);
+    store.close();
+    store = new Store(path);
+    expect(store.revision).toBe(3);
     store.close();
   });
 });

@@ -47,10 +47,19 @@ export function serveWatch(api: Api, r: ServedResource, res: ServerResponse, opt
   let closed = false;
   const timers: NodeJS.Timeout[] = [];
 
+  // Lines queued in one turn of the event loop leave in one socket write (one TLS record): under
+  // load a watcher receives a burst, not a syscall and an encryption per event.
+  let pending: string[] = [];
+  const flush = () => {
+    const out = pending.join('');
+    pending = [];
+    if (closed || !out) return;
+    res.write(out);
+    if (res.writableLength > maxBuffered) close();
+  };
   const write = (line: string) => {
     if (closed) return;
-    res.write(line);
-    if (res.writableLength > maxBuffered) close();
+    if (pending.push(line) === 1) setImmediate(flush);
   };
   const send = (type: string, object: unknown) => write(`${JSON.stringify({ type, object })}\n`);
   const apiVersion = r.group ? `${r.group}/${r.version}` : r.version;
@@ -78,6 +87,7 @@ export function serveWatch(api: Api, r: ServedResource, res: ServerResponse, opt
   const unsubscribe = api.store.subscribe(deliver);
   function close() {
     if (closed) return;
+    if (pending.length) flush();
     closed = true;
     unsubscribe();
     for (const t of timers) clearTimeout(t);

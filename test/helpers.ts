@@ -3,11 +3,9 @@ import { execFile } from 'node:child_process';
 import { existsSync, mkdtempSync, realpathSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
-import { promisify } from 'node:util';
 import * as k8s from '@kubernetes/client-node';
 import { startApiServer, type ApiServerOptions, type RunningApiServer } from '../meta-cluster/apiserver/apiserver.js';
 
-const exec = promisify(execFile);
 
 export function tempDir(prefix = 'kok-test-'): { path: string; remove(): void } {
   const path = mkdtempSync(join(tmpdir(), prefix));
@@ -94,4 +92,3 @@ export async function eventually<T>(check: () => T | Promise<T>, timeoutMs = 10_
   }
 }
 
-export { exec };

@@ -278,7 +278,11 @@ export class PodLifecycle {
         exitCode: 0, reason: 'Completed', startedAt: run.runStartedAt!, finishedAt: Date.now(),
       });
       if (run.state === 'backoff') run.state = 'exited';
-      if (run.state === 'exited') await this.write(pod, t, desiredPodStatus(pod, run, ann, Date.now()));
+      // The terminated state is written only when the pod lingers (a termination delay): with none,
+      // the DELETE follows at once and nobody could observe it, so it would only cost a write.
+      if (run.state === 'exited' && (ann.terminationDelayMs ?? 0) > 0) {
+        await this.write(pod, t, desiredPodStatus(pod, run, ann, Date.now()));
+      }
     }
     try {
       await this.opts.client.delete(resources.pods, pod.metadata.namespace, pod.metadata.name!, {

@@ -43,21 +43,17 @@ async function runMetaCluster(opts: StartOptions): Promise<void> {
   process.on('SIGTERM', () => void stop('SIGTERM'));
 }
 
-const meta = program.command('meta-cluster').description('the embedded meta-cluster');
-meta
-  .command('start')
-  .description('run the embedded meta-cluster in the foreground')
-  .option('--data-dir <dir>', 'where state, PKI and the kubeconfig are kept', '.kok/meta-cluster')
-  .option('--port <port>', 'HTTPS port on 127.0.0.1 (0 picks a free one)', port, 0)
-  .option('--nodes <n>', 'simulated nodes run by the node agent', count, 3)
-  .action((o: StartOptions) => runMetaCluster(o));
+/** `kok start` is the main job; today it is the meta-cluster, later operators and a fleet join it. */
+function startCommand(cmd: Command, description: string): void {
+  cmd
+    .description(description)
+    .option('--data-dir <dir>', 'where state, PKI and the kubeconfig are kept', '.kok/meta-cluster')
+    .option('--port <port>', 'HTTPS port on 127.0.0.1 (0 picks a free one)', port, 0)
+    .option('--nodes <n>', 'simulated nodes run by the node agent', count, 3)
+    .action((o: StartOptions) => runMetaCluster(o));
+}
 
-program
-  .command('start')
-  .description('the main job: run the meta-cluster with everything kok has (what `npm start` runs)')
-  .option('--data-dir <dir>', 'where state is kept', '.kok/meta-cluster')
-  .option('--port <port>', 'HTTPS port on 127.0.0.1 (0 picks a free one)', port, 0)
-  .option('--nodes <n>', 'simulated nodes run by the node agent', count, 3)
-  .action((o: StartOptions) => runMetaCluster(o));
+startCommand(program.command('meta-cluster').description('the embedded meta-cluster').command('start'), 'run the embedded meta-cluster in the foreground');
+startCommand(program.command('start'), 'the main job: run the meta-cluster with everything kok has (what `npm start` runs)');
 
 await program.parseAsync(process.argv);

@@ -4,16 +4,8 @@
  */
 import { builtinResources, type BuiltinResource } from './builtins.js';
 import { compileSchema } from './schema.js';
+import type { PrinterColumn } from './table.js';
 import { apiVersionOf, storageResource, type KubeObject, type ResourceInfo } from './types.js';
-
-export interface PrinterColumn {
-  name: string;
-  type: string;
-  format?: string;
-  description?: string;
-  priority?: number;
-  jsonPath: string;
-}
 
 export interface CustomResourceInfo extends ResourceInfo {
   custom: true;

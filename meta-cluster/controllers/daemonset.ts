@@ -15,43 +15,14 @@ import { TerminalError, WorkQueue, type ReconcileResult } from '../../operators/
 import { controllerOf, isAvailable, isReady, isTerminating, type Pod } from './pod-util.js';
 import { resources } from './resources.js';
 import { REVISION_LABEL, templateHash } from './statefulset.js';
+import { matchNodeSelectorTerm, toleratesTaint } from '../scheduler/predicates.js';
+import type { NodeSelectorTerm, Taint, Toleration } from '../scheduler/pod-info.js';
 
 export type DaemonSet = KubeObject;
 export type Node = KubeObject;
 
-export interface Taint {
-  key: string;
-  value?: string;
-  effect: string;
-  timeAdded?: string;
-}
-
-export interface Toleration {
-  key?: string;
-  operator?: string;
-  value?: string;
-  effect?: string;
-  tolerationSeconds?: number;
-}
-
-type NodeSelectorRequirement = { key: string; operator: string; values?: string[] };
-type NodeSelectorTerm = { matchExpressions?: NodeSelectorRequirement[]; matchFields?: NodeSelectorRequirement[] };
-
-// --- node eligibility ------------------------------------------------------------------------------
-
-/** `v1.Toleration.ToleratesTaint`. */
-export function toleratesTaint(t: Toleration, taint: Taint): boolean {
-  if (t.effect && t.effect !== taint.effect) return false;
-  if (t.key && t.key !== taint.key) return false;
-  switch (t.operator || 'Equal') {
-    case 'Exists':
-      return true;
-    case 'Equal':
-      return (t.value ?? '') === (taint.value ?? '');
-    default:
-      return false;
-  }
-}
+// Taints, tolerations and node affinity are judged exactly as the scheduler judges them.
+export { toleratesTaint, type Taint, type Toleration };
 
 /** The tolerations every daemon pod gets (`AddOrUpdateDaemonPodTolerations`), after its own. */
 export function daemonPodTolerations(own: Toleration[] = [], hostNetwork = false): Toleration[] {
@@ -69,46 +40,14 @@ export function daemonPodTolerations(own: Toleration[] = [], hostNetwork = false
   return out;
 }
 
-function requirementMatches(r: NodeSelectorRequirement, value: string | undefined): boolean {
-  const values = r.values ?? [];
-  switch (r.operator) {
-    case 'In':
-      return value !== undefined && values.includes(value);
-    case 'NotIn':
-      return value === undefined || !values.includes(value);
-    case 'Exists':
-      return value !== undefined;
-    case 'DoesNotExist':
-      return value === undefined;
-    case 'Gt':
-    case 'Lt': {
-      if (value === undefined || !/^-?\d+$/.test(value) || !/^-?\d+$/.test(values[0] ?? '')) return false;
-      return r.operator === 'Gt' ? Number(value) > Number(values[0]) : Number(value) < Number(values[0]);
-    }
-    default:
-      return false;
-  }
-}
-
-/** A term ANDs its requirements; an empty term matches nothing (as in the scheduler). */
-function termMatches(term: NodeSelectorTerm, node: Node): boolean {
-  const exprs = term.matchExpressions ?? [];
-  const fields = term.matchFields ?? [];
-  if (exprs.length === 0 && fields.length === 0) return false;
-  const labels = node.metadata.labels ?? {};
-  return (
-    exprs.every((r) => requirementMatches(r, Object.hasOwn(labels, r.key) ? labels[r.key] : undefined)) &&
-    fields.every((r) => r.key === 'metadata.name' && requirementMatches(r, node.metadata.name))
-  );
-}
-
 /** nodeSelector and required node affinity of a pod spec, as the scheduler's filters read them. */
 export function podFitsNode(spec: KubeObject['spec'], node: Node): boolean {
   const labels = node.metadata.labels ?? {};
   for (const [k, v] of Object.entries((spec?.nodeSelector ?? {}) as Record<string, string>)) if (labels[k] !== v) return false;
   const required = spec?.affinity?.nodeAffinity?.requiredDuringSchedulingIgnoredDuringExecution;
   if (!required) return true;
-  return ((required.nodeSelectorTerms ?? []) as NodeSelectorTerm[]).some((t) => termMatches(t, node));
+  const target = { labels: labels as Record<string, string>, name: node.metadata.name! };
+  return ((required.nodeSelectorTerms ?? []) as NodeSelectorTerm[]).some((t) => matchNodeSelectorTerm(t, target));
 }
 
 /**

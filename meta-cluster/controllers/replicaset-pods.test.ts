@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import type { Pod } from './pod-util.js';
-import { choosePodsToDelete, Limiter, nextAvailableInMs, podFromTemplate, replicaSetStatus, slowStartBatch } from './replicaset-pods.js';
+import pLimit from 'p-limit';
+import { choosePodsToDelete, nextAvailableInMs, podFromTemplate, replicaSetStatus, slowStartBatch } from './replicaset-pods.js';
 import type { ReplicaSet } from './workload.js';
 
 const t0 = Date.parse('2024-05-01T10:00:00Z');
@@ -124,7 +125,7 @@ describe('slowStartBatch', () => {
   it('runs batches of 1, 2, 4, … and stops after the first batch with a failure', async () => {
     let calls = 0;
     const failFrom = 5;
-    const r = await slowStartBatch(100, 1, new Limiter(10), async () => {
+    const r = await slowStartBatch(100, 1, pLimit(10), async () => {
       if (++calls >= failFrom) throw new Error('quota');
     });
     // Batches 1 + 2 succeed (3 calls), the batch of 4 runs completely with 2 failures, then stop.
@@ -136,7 +137,7 @@ describe('slowStartBatch', () => {
   it('does all the work when nothing fails, never more than the limiter allows at once', async () => {
     let running = 0;
     let peak = 0;
-    const r = await slowStartBatch(300, 1, new Limiter(16), async () => {
+    const r = await slowStartBatch(300, 1, pLimit(16), async () => {
       peak = Math.max(peak, ++running);
       await new Promise((res) => setTimeout(res, 1));
       running--;

@@ -5,6 +5,7 @@
 import type { KubeObject } from '../../operators/runtime/client.js';
 import { isAvailable, isReady, type Pod } from './pod-util.js';
 import { controllerRefTo, getCondition, nowRfc3339, removeCondition, setCondition, type ReplicaSet, type ReplicaSetStatus } from './workload.js';
+import type { LimitFunction } from 'p-limit';
 
 /** A pod of the ReplicaSet: named by the server from `<rs>-`, labelled and annotated like the template. */
 export function podFromTemplate(rs: ReplicaSet): KubeObject {
@@ -131,25 +132,6 @@ export function nextAvailableInMs(rs: ReplicaSet, active: Pod[], now: number): n
   return soonest === undefined ? undefined : Math.max(soonest, 0) + 50;
 }
 
-/** Caps how many calls run at once across everything that shares the limiter. */
-export class Limiter {
-  private running = 0;
-  private readonly waiting: Array<() => void> = [];
-  constructor(readonly max: number) {}
-
-  async run<T>(fn: () => Promise<T>): Promise<T> {
-    if (this.running >= this.max) await new Promise<void>((r) => this.waiting.push(r));
-    else this.running++;
-    try {
-      return await fn();
-    } finally {
-      const next = this.waiting.shift();
-      if (next) next();
-      else this.running--;
-    }
-  }
-}
-
 /**
  * Kubernetes' slowStartBatch: call `fn` `count` times in batches of 1, 2, 4, …, each batch in
  * parallel (through the limiter); stop after the first batch with a failure, so a broken template
@@ -158,13 +140,13 @@ export class Limiter {
 export async function slowStartBatch(
   count: number,
   initial: number,
-  limiter: Limiter,
+  limiter: LimitFunction,
   fn: () => Promise<unknown>,
 ): Promise<{ successes: number; error?: unknown }> {
   let remaining = count;
   let successes = 0;
   for (let batch = Math.min(remaining, initial); batch > 0; batch = Math.min(2 * batch, remaining)) {
-    const results = await Promise.allSettled(Array.from({ length: batch }, () => limiter.run(fn)));
+    const results = await Promise.allSettled(Array.from({ length: batch }, () => limiter(fn)));
     let error: unknown;
     for (const r of results) {
       if (r.status === 'fulfilled') successes++;

@@ -10,7 +10,8 @@ import { Informer, objectKey } from '../../operators/runtime/informer.js';
 import { WorkQueue, type ReconcileResult } from '../../operators/runtime/workqueue.js';
 import { controllerOf, isActive, type Pod } from './pod-util.js';
 import { Expectations } from './replicaset-expectations.js';
-import { choosePodsToDelete, Limiter, nextAvailableInMs, podFromTemplate, replicaSetStatus, slowStartBatch } from './replicaset-pods.js';
+import pLimit, { type LimitFunction } from 'p-limit';
+import { choosePodsToDelete, nextAvailableInMs, podFromTemplate, replicaSetStatus, slowStartBatch } from './replicaset-pods.js';
 import { resources } from './resources.js';
 import { controllerRefTo, isEmptySelector, OwnerIndex, replaceFields, sameJson, selectorMatches, splitKey, type ReplicaSet } from './workload.js';
 
@@ -29,7 +30,7 @@ export class ReplicaSetController {
   private readonly queue: WorkQueue;
   private readonly podIndex = new OwnerIndex();
   readonly expectations = new Expectations();
-  private readonly limiter: Limiter;
+  private readonly limiter: LimitFunction;
   private readonly burst: number;
   private synced?: Promise<unknown>;
 
@@ -38,7 +39,7 @@ export class ReplicaSetController {
     opts: ReplicaSetControllerOptions = {},
   ) {
     this.burst = opts.burstReplicas ?? 500;
-    this.limiter = new Limiter(opts.maxInFlight ?? 100);
+    this.limiter = pLimit(opts.maxInFlight ?? 100);
     this.replicaSets = new Informer<ReplicaSet>({ client, resource: resources.replicasets });
     this.pods = new Informer<Pod>({ client, resource: resources.pods });
     this.queue = new WorkQueue(
@@ -237,7 +238,7 @@ export class ReplicaSetController {
       let firstError: unknown;
       await Promise.all(
         victims.map((p) =>
-          this.limiter.run(async () => {
+          this.limiter(async () => {
             try {
               await this.client.delete(resources.pods, p.metadata.namespace, p.metadata.name!);
             } catch (err) {

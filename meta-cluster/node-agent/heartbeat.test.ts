@@ -1,27 +1,7 @@
 import { describe, expect, it } from 'vitest';
-import { Heartbeats, Limiter } from './heartbeat.js';
+import { Heartbeats } from './heartbeat.js';
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
-
-describe('Limiter', () => {
-  it('never runs more than its limit at once, and runs everything', async () => {
-    const limiter = new Limiter(3);
-    let running = 0;
-    let peak = 0;
-    const done = await Promise.all(
-      Array.from({ length: 20 }, (_, i) =>
-        limiter.run(async () => {
-          peak = Math.max(peak, ++running);
-          await sleep(5);
-          running--;
-          return i;
-        }),
-      ),
-    );
-    expect(peak).toBe(3);
-    expect(done).toEqual(Array.from({ length: 20 }, (_, i) => i));
-  });
-});
 
 describe('Heartbeats', () => {
   function recorder(intervalMs: number, concurrency = 4) {

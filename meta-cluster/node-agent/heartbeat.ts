@@ -5,25 +5,7 @@
  * falls at a random point of the interval and every later one is jittered by a few percent; the
  * writes of all nodes share a small concurrency limit. A beat still in flight is never doubled.
  */
-
-/** At most `max` promises at a time; the rest wait in order. */
-export class Limiter {
-  private running = 0;
-  private readonly waiting: Array<() => void> = [];
-
-  constructor(readonly max: number) {}
-
-  async run<T>(fn: () => Promise<T>): Promise<T> {
-    if (this.running >= this.max) await new Promise<void>((r) => this.waiting.push(r));
-    this.running++;
-    try {
-      return await fn();
-    } finally {
-      this.running--;
-      this.waiting.shift()?.();
-    }
-  }
-}
+import pLimit, { type LimitFunction } from 'p-limit';
 
 export interface HeartbeatOptions {
   intervalMs: number;
@@ -49,14 +31,14 @@ interface Beat {
 
 export class Heartbeats {
   private readonly nodes = new Map<string, Beat>();
-  private readonly limiter: Limiter;
+  private readonly limiter: LimitFunction;
   private readonly inFlight = new Set<Promise<void>>();
   private stopped = false;
   /** Lease renewals done, over all nodes (for tests and metrics). */
   renewals = 0;
 
   constructor(private readonly opts: HeartbeatOptions) {
-    this.limiter = new Limiter(opts.concurrency ?? 16);
+    this.limiter = pLimit(opts.concurrency ?? 16);
   }
 
   /** Starts beating for a node whose Lease and status were just written. */
@@ -123,7 +105,7 @@ export class Heartbeats {
     beat.inFlight = true;
     clearTimeout(beat.timer);
     try {
-      await this.limiter.run(async () => {
+      await this.limiter(async () => {
         if (beat.paused || this.stopped || this.nodes.get(node) !== beat) return;
         beat.count++;
         try {

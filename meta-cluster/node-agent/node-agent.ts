@@ -38,7 +38,8 @@ import { Informer } from '../../operators/runtime/informer.js';
 import { WorkQueue } from '../../operators/runtime/workqueue.js';
 import { resources } from '../controllers/resources.js';
 import { NodeAgentError } from './errors.js';
-import { Heartbeats, Limiter } from './heartbeat.js';
+import pLimit, { type LimitFunction } from 'p-limit';
+import { Heartbeats } from './heartbeat.js';
 import {
   adoptionPatch, desiredLease, desiredNode, desiredNodeStatus, indexOfPodCIDR, MAX_NODES, microTime, NODE_LEASE_NAMESPACE,
   nodeInternalIP, nodePodCIDR, type SimulatedNodeSpec,
@@ -101,7 +102,7 @@ export class NodeAgent {
   private readonly queue: WorkQueue;
   private readonly heartbeats: Heartbeats;
   private readonly lifecycle: PodLifecycle;
-  private readonly registrations: Limiter;
+  private readonly registrations: LimitFunction;
   private readonly log: (message: string, err?: unknown) => void;
   private state: 'new' | 'starting' | 'running' | 'stopped' = 'new';
   private podsReady!: Promise<void>;
@@ -136,7 +137,7 @@ export class NodeAgent {
       reportStatus: (n) => this.reportStatus(n),
       onError: (n, what, err) => this.log(`node ${n}: ${what} heartbeat failed`, err),
     });
-    this.registrations = new Limiter(2 * (opts.heartbeatConcurrency ?? 16));
+    this.registrations = pLimit(2 * (opts.heartbeatConcurrency ?? 16));
     this.lifecycle = new PodLifecycle({
       client,
       runtimes: opts.runtimes ?? new RuntimeRegistry(),
@@ -284,7 +285,7 @@ export class NodeAgent {
 
   private register(entry: NodeEntry, existing: KubeObject | undefined): Promise<void> {
     let known = existing; // a retry reads the Node afresh
-    entry.registration ??= this.registrations.run(() =>
+    entry.registration ??= this.registrations(() =>
       pRetry(() => this.registerOnce(entry, known).finally(() => (known = undefined)), {
         retries: 5,
         minTimeout: 200,

@@ -18,6 +18,8 @@ export interface Taint {
   key: string;
   value?: string;
   effect: string;
+  /** Set on NoExecute taints: evictions count tolerationSeconds from it. */
+  timeAdded?: string;
 }
 
 export interface NodeSelectorRequirement {

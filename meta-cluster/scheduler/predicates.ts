@@ -96,7 +96,7 @@ function matchRequirement(r: NodeSelectorRequirement, value: string | undefined)
 }
 
 /** One term: all its expressions (labels) and fields (only metadata.name) must match. Empty matches nothing. */
-export function matchNodeSelectorTerm(term: NodeSelectorTerm, node: NodeInfo): boolean {
+export function matchNodeSelectorTerm(term: NodeSelectorTerm, node: Pick<NodeInfo, 'labels' | 'name'>): boolean {
   const exprs = term.matchExpressions ?? [];
   const fields = term.matchFields ?? [];
   if (exprs.length === 0 && fields.length === 0) return false;

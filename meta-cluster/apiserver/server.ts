@@ -10,6 +10,7 @@ import YAML from 'yaml';
 import { tokensEqual } from '../pki/kubeconfig.js';
 import { decodeProtobufObject, UnsupportedProtobuf } from './protobuf.js';
 import { patchKinds, type Api, type DeleteOptions, type FieldValidation, type WriteOptions } from './api.js';
+import { undeletableNamespaces } from './builtins.js';
 import { apiGroupDoc, apiGroupList, apiResourceList, apiVersions, kubeVersion } from './discovery.js';
 import { ApiError, badRequest, notFound, successStatus } from './errors.js';
 import type { ApiMetrics } from './metrics.js';
@@ -163,6 +164,10 @@ export class ApiHttpServer {
     if (!r.namespaced && namespace !== undefined) throw new ApiError('NotFound', 'the server could not find the requested resource');
     const ns = namespace ?? '';
     const q = url.searchParams;
+    const reply = (code: number, body: unknown) => {
+      send(res, code, body);
+      return meta;
+    };
     const writeOpts = (): WriteOptions => ({
       dryRun: q.getAll('dryRun').includes('All'),
       fieldManager: q.get('fieldManager') ?? undefined,
@@ -185,38 +190,35 @@ export class ApiHttpServer {
           return meta;
         }
         meta.verb = 'get';
-        if (sub === 'scale') return send(res, 200, getScale(this.api, r, ns, name)), meta;
+        if (sub === 'scale') return reply(200, getScale(this.api, r, ns, name));
         const o = this.api.get(r, ns, name);
         const table = tableVersionOf(req.headers.accept);
-        send(res, 200, table ? tableOf(r, [o], table, q, { resourceVersion: o.metadata.resourceVersion }) : o);
-        return meta;
+        return reply(200, table ? tableOf(r, [o], table, q, { resourceVersion: o.metadata.resourceVersion }) : o);
       }
       case 'POST': {
         const body = await readBody(req);
         meta.verb = 'create';
         if (name !== undefined) {
-          if (r.plural === 'pods' && !r.group && sub === 'binding') return send(res, 201, bindPod(this.api, ns, name, parseBody(req, body))), meta;
-          if (r.plural === 'pods' && !r.group && sub === 'eviction') return send(res, 201, evictPod(this.api, ns, name, parseBody(req, body))), meta;
+          if (r.plural === 'pods' && !r.group && sub === 'binding') return reply(201, bindPod(this.api, ns, name, parseBody(req, body)));
+          if (r.plural === 'pods' && !r.group && sub === 'eviction') return reply(201, evictPod(this.api, ns, name, parseBody(req, body)));
           throw new ApiError('MethodNotAllowed', `the server does not allow this method on the requested resource`);
         }
         if (r.namespaced && namespace === undefined) throw new ApiError('MethodNotAllowed', 'the server does not allow this method on the requested resource');
         const result = this.api.create(r, ns, parseBody(req, body), writeOpts());
         warn(res, result.warnings);
-        send(res, 201, result.object);
-        return meta;
+        return reply(201, result.object);
       }
       case 'PUT': {
         if (name === undefined) throw new ApiError('MethodNotAllowed', 'the server does not allow this method on the requested resource');
         meta.verb = 'update';
         const body = parseBody(req, await readBody(req));
-        if (sub === 'scale') return send(res, 200, updateScale(this.api, r, ns, name, 'put', body, writeOpts())), meta;
+        if (sub === 'scale') return reply(200, updateScale(this.api, r, ns, name, 'put', body, writeOpts()));
         if (sub === 'finalize' && r.plural === 'namespaces' && !r.group) {
-          return send(res, 200, this.api.finalizeNamespace(name, ((body as any)?.spec?.finalizers ?? []) as string[])), meta;
+          return reply(200, this.api.finalizeNamespace(name, ((body as any)?.spec?.finalizers ?? []) as string[]));
         }
         const result = this.api.update(r, ns, name, body, { ...writeOpts(), subresource: sub === 'status' ? 'status' : undefined });
         warn(res, result.warnings);
-        send(res, 200, result.object);
-        return meta;
+        return reply(200, result.object);
       }
       case 'PATCH': {
         if (name === undefined) throw new ApiError('MethodNotAllowed', 'the server does not allow this method on the requested resource');
@@ -224,11 +226,10 @@ export class ApiHttpServer {
         const type = patchKinds[patchTypeOf(req.headers['content-type'], { custom: r.custom })];
         const raw = await readBody(req);
         const body = type === 'apply' ? parseYaml(raw) : parseJson(raw);
-        if (sub === 'scale') return send(res, 200, updateScale(this.api, r, ns, name, type, body, writeOpts())), meta;
+        if (sub === 'scale') return reply(200, updateScale(this.api, r, ns, name, type, body, writeOpts()));
         const result = this.api.patch(r, ns, name, type, body, { ...writeOpts(), subresource: sub === 'status' ? 'status' : undefined });
         warn(res, result.warnings);
-        send(res, result.created ? 201 : 200, result.object);
-        return meta;
+        return reply(result.created ? 201 : 200, result.object);
       }
       case 'DELETE': {
         const raw = await readBody(req);
@@ -248,20 +249,15 @@ export class ApiHttpServer {
           const { items } = this.api.store.list(storageResource(r), namespace);
           const deleted: KubeObject[] = [];
           for (const o of items.filter(matches)) deleted.push(this.api.delete(r, o.metadata.namespace ?? '', o.metadata.name!, opts).object);
-          send(res, 200, { kind: r.listKind, apiVersion: apiVersionOfR(r), metadata: { resourceVersion: String(this.api.store.revision) }, items: deleted });
-          return meta;
+          return reply(200, { kind: r.listKind, apiVersion: apiVersionOfR(r), metadata: { resourceVersion: String(this.api.store.revision) }, items: deleted });
         }
-        if (r.plural === 'namespaces' && !r.group && ['default', 'kube-system', 'kube-public'].includes(name)) {
+        if (r.plural === 'namespaces' && !r.group && undeletableNamespaces.has(name)) {
           throw new ApiError('Forbidden', `namespaces "${name}" is forbidden: this namespace may not be deleted`, { name, kind: 'namespaces' });
         }
         meta.verb = 'delete';
         const { object, deleted } = this.api.delete(r, ns, name, opts);
-        if (deleted) {
-          send(res, 200, successStatus({ name, group: r.group, kind: r.plural, uid: object.metadata.uid }));
-        } else {
-          send(res, 200, object);
-        }
-        return meta;
+        // Gone at once: a Success Status; held by finalizers or a grace period: the object as it is now.
+        return reply(200, deleted ? successStatus({ name, group: r.group, kind: r.plural, uid: object.metadata.uid }) : object);
       }
       default:
         throw new ApiError('MethodNotAllowed', `the server does not allow this method on the requested resource`);

@@ -6,6 +6,7 @@
  */
 import * as k8s from '@kubernetes/client-node';
 import { KubeClient } from '../operators/runtime/client.js';
+import { installCrds } from './api/crds.js';
 import { startApiServer, type ApiServerOptions, type RunningApiServer } from './apiserver/apiserver.js';
 import { DaemonSetController } from './controllers/daemonset.js';
 import { DeploymentController } from './controllers/deployment.js';
@@ -51,6 +52,13 @@ export function defaultNodes(clusterName: string, count: number): SimulatedNodeS
 
 export async function startEmbeddedCluster(opts: EmbeddedClusterOptions): Promise<EmbeddedCluster> {
   const apiServer = await startApiServer(opts);
+  try {
+    // Before any client starts, so kok's kinds are served from the first request on.
+    installCrds(apiServer.api);
+  } catch (err) {
+    await apiServer.stop();
+    throw err;
+  }
   const kubeConfig = new k8s.KubeConfig();
   kubeConfig.loadFromFile(apiServer.kubeconfigPath);
   const clients: KubeClient[] = [];

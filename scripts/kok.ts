@@ -1,6 +1,7 @@
 /** The `kok` command line. */
 import { resolve } from 'node:path';
 import { Command, InvalidArgumentError } from 'commander';
+import { crdsYaml } from '../meta-cluster/api/crds.js';
 import { startEmbeddedCluster } from '../meta-cluster/cluster.js';
 
 const program = new Command('kok').description('kok — a Kubernetes-on-Kubernetes fleet controller').showHelpAfterError();
@@ -55,5 +56,12 @@ function startCommand(cmd: Command, description: string): void {
 
 startCommand(program.command('meta-cluster').description('the embedded meta-cluster').command('start'), 'run the embedded meta-cluster in the foreground');
 startCommand(program.command('start'), 'the main job: run the meta-cluster with everything kok has (what `npm start` runs)');
+
+program
+  .command('crds')
+  .description('print the CustomResourceDefinitions of fleet.kok.dev as YAML (regenerate meta-cluster/api/crds.yaml with it)')
+  .action(() => {
+    process.stdout.write(crdsYaml());
+  });
 
 await program.parseAsync(process.argv);

@@ -30,7 +30,7 @@ import { fileURLToPath } from 'node:url';
 import Database from 'better-sqlite3';
 import YAML from 'yaml';
 import { Store } from '../../meta-cluster/apiserver/store.js';
-import { cpuShare, cpuTimes, median, missedTargets, percentile, printTable, progress, writeResult, type Metric } from './report.js';
+import { benchOptions, cpuShare, cpuTimes, median, missedTargets, percentile, printTable, progress, writeResult, type Metric } from './report.js';
 
 const repoRoot = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..');
 const now = () => performance.timeOrigin + performance.now();
@@ -50,59 +50,21 @@ interface Config {
   check: boolean;
 }
 
-function parseArgs(args: string[]): Config {
-  const cfg: Config = {
-    count: 20_000,
-    concurrency: 32,
-    watchers: 200,
-    watchWrites: 500,
-    watchRate: 200,
-    warmup: 1_000,
-    listRuns: 5,
-    timeoutS: 165,
-    phaseCapS: 40,
-    check: false,
-  };
-  const num = (flag: string, v: string | undefined) => {
-    const n = Number(v);
-    if (!Number.isFinite(n) || n < 0) throw new Error(`${flag} needs a number, got "${v}"`);
-    return n;
-  };
-  for (let i = 0; i < args.length; i++) {
-    const a = args[i];
-    switch (a) {
-      case '--count':
-        cfg.count = num(a, args[++i]);
-        break;
-      case '--concurrency':
-        cfg.concurrency = Math.max(1, num(a, args[++i]));
-        break;
-      case '--watchers':
-        cfg.watchers = num(a, args[++i]);
-        break;
-      case '--watch-writes':
-        cfg.watchWrites = num(a, args[++i]);
-        break;
-      case '--watch-rate':
-        cfg.watchRate = Math.max(1, num(a, args[++i]));
-        break;
-      case '--warmup':
-        cfg.warmup = num(a, args[++i]);
-        break;
-      case '--timeout':
-        cfg.timeoutS = num(a, args[++i]);
-        break;
-      case '--cpu-prof':
-        cfg.cpuProfDir = resolve(args[++i] ?? 'bench/profiles');
-        break;
-      case '--check':
-        cfg.check = true;
-        break;
-      default:
-        throw new Error(`unknown argument "${a}" (see the header of scripts/bench/apiserver.ts)`);
-    }
-  }
-  return cfg;
+function parseConfig(args: string[]): Config {
+  const o = benchOptions(
+    args,
+    {
+      count: { flag: 'count', default: 20_000 },
+      concurrency: { flag: 'concurrency', default: 32, min: 1 },
+      watchers: { flag: 'watchers', default: 200 },
+      watchWrites: { flag: 'watch-writes', default: 500 },
+      watchRate: { flag: 'watch-rate', default: 200, min: 1 },
+      warmup: { flag: 'warmup', default: 1_000 },
+      timeoutS: { flag: 'timeout', default: 165 },
+    },
+    'scripts/bench/apiserver.ts',
+  );
+  return { ...o, listRuns: 5, phaseCapS: 40 };
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -585,7 +547,7 @@ function sqlitePhase(dir: string, payloads: Payload[], maxMsEach: number): Sqlit
 // ---------------------------------------------------------------------------------------------
 
 export async function run(args: string[]): Promise<number> {
-  const cfg = parseArgs(args);
+  const cfg = parseConfig(args);
   const load0 = loadavg()[0];
   const cpu0 = cpuTimes();
   const tmp = mkdtempSync(join(tmpdir(), 'kok-bench-'));

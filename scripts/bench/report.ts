@@ -6,6 +6,7 @@ import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { cpus, totalmem } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { parseArgs } from 'node:util';
 
 /** A goal a metric should meet; `op` reads "value op target" (e.g. `createsPerSec >= 3000`). */
 export interface Target {
@@ -167,3 +168,33 @@ export function percentile(values: ArrayLike<number>, p: number): number {
 export function median(values: number[]): number {
   return percentile(values, 50);
 }
+
+/**
+ * Command-line options of a benchmark, through node:util's parseArgs: each numeric option is
+ * `--flag N` (N >= min, default from `numbers`), plus `--cpu-prof [DIR]` and `--check`. Unknown
+ * flags throw, naming the benchmark file whose header documents them.
+ */
+export function benchOptions<K extends string>(
+  args: string[],
+  numbers: Record<K, { flag: string; default: number; min?: number }>,
+  file: string,
+): Record<K, number> & { cpuProfDir?: string; check: boolean } {
+  const options: Record<string, { type: 'string' | 'boolean' }> = { 'cpu-prof': { type: 'string' }, check: { type: 'boolean' } };
+  for (const o of Object.values<{ flag: string }>(numbers)) options[o.flag] = { type: 'string' };
+  let values: Record<string, string | boolean | undefined>;
+  try {
+    ({ values } = parseArgs({ args, options, strict: true, allowPositionals: false }));
+  } catch (err) {
+    throw new Error(`${(err as Error).message} (see the header of ${file})`);
+  }
+  const out = { check: values.check === true } as Record<K, number> & { cpuProfDir?: string; check: boolean };
+  if (values['cpu-prof'] !== undefined) out.cpuProfDir = resolve(String(values['cpu-prof']) || 'bench/profiles');
+  for (const [key, o] of Object.entries<{ flag: string; default: number; min?: number }>(numbers)) {
+    const raw = values[o.flag];
+    const n = raw === undefined ? o.default : Number(raw);
+    if (!Number.isFinite(n) || n < 0) throw new Error(`--${o.flag} needs a number, got "${String(raw)}"`);
+    (out as Record<string, number>)[key] = Math.max(o.min ?? 0, n);
+  }
+  return out;
+}
+

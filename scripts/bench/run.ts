@@ -41,4 +41,9 @@ if (!bench) {
   process.exit(2);
 }
 const mod = await bench.load();
-process.exit(await mod.run(args));
+try {
+  process.exit(await mod.run(args));
+} catch (err) {
+  process.stderr.write(`bench ${name}: ${(err as Error).message ?? String(err)}\n`);
+  process.exit(2);
+}

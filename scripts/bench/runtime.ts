@@ -40,7 +40,7 @@ import { KubeClient, type KubeObject } from '../../operators/runtime/client.js';
 import { Informer } from '../../operators/runtime/informer.js';
 import { resources } from '../../meta-cluster/controllers/resources.js';
 import type { FromChild, ToChild } from './runtime-cluster.js';
-import { cpuShare, cpuTimes, missedTargets, percentile, printTable, progress, writeResult, type Metric } from './report.js';
+import { benchOptions, cpuShare, cpuTimes, missedTargets, percentile, printTable, progress, writeResult, type Metric } from './report.js';
 
 const here = dirname(fileURLToPath(import.meta.url));
 const repoRoot = resolve(here, '..', '..');
@@ -55,39 +55,17 @@ interface Config {
   check: boolean;
 }
 
-function parseArgs(args: string[]): Config {
-  const cfg: Config = { nodes: 1_000, pods: 10_000, heartbeatMs: 60_000, timeoutS: 360, check: false };
-  const num = (flag: string, v: string | undefined) => {
-    const n = Number(v);
-    if (!Number.isFinite(n) || n < 0) throw new Error(`${flag} needs a number, got "${v}"`);
-    return n;
-  };
-  for (let i = 0; i < args.length; i++) {
-    const a = args[i];
-    switch (a) {
-      case '--nodes':
-        cfg.nodes = Math.max(1, num(a, args[++i]));
-        break;
-      case '--pods':
-        cfg.pods = Math.max(1, num(a, args[++i]));
-        break;
-      case '--heartbeat-ms':
-        cfg.heartbeatMs = Math.max(100, num(a, args[++i]));
-        break;
-      case '--timeout':
-        cfg.timeoutS = num(a, args[++i]);
-        break;
-      case '--cpu-prof':
-        cfg.cpuProfDir = resolve(args[++i] ?? 'bench/profiles');
-        break;
-      case '--check':
-        cfg.check = true;
-        break;
-      default:
-        throw new Error(`unknown argument "${a}" (see the header of scripts/bench/runtime.ts)`);
-    }
-  }
-  return cfg;
+function parseConfig(args: string[]): Config {
+  return benchOptions(
+    args,
+    {
+      nodes: { flag: 'nodes', default: 1_000, min: 1 },
+      pods: { flag: 'pods', default: 10_000, min: 1 },
+      heartbeatMs: { flag: 'heartbeat-ms', default: 60_000, min: 100 },
+      timeoutS: { flag: 'timeout', default: 360 },
+    },
+    'scripts/bench/runtime.ts',
+  );
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -383,7 +361,7 @@ interface PhaseCpu {
 }
 
 export async function run(args: string[]): Promise<number> {
-  const cfg = parseArgs(args);
+  const cfg = parseConfig(args);
   const graceS = Math.max(40, Math.ceil((4 * cfg.heartbeatMs) / 1000));
   const load0 = loadavg()[0];
   const cpu0 = cpuTimes();

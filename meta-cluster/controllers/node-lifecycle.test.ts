@@ -5,7 +5,6 @@ import { eventually, startTestServer, type TestServer } from '../../test/helpers
 import type { Taint, Toleration } from './daemonset.js';
 import {
   MESSAGE_STOPPED_POSTING,
-  NODE_LEASE_NAMESPACE,
   NodeLifecycleController,
   REASON_NODE_STATUS_UNKNOWN,
   TAINT_NOT_READY,
@@ -14,7 +13,7 @@ import {
   podEvictionTime,
   unknownConditions,
 } from './node-lifecycle.js';
-import { resources } from './resources.js';
+import { NODE_LEASE_NAMESPACE, resources } from './resources.js';
 
 const NOW = Date.parse('2026-01-01T12:00:00Z');
 const iso = (ms: number) => new Date(ms).toISOString().replace(/\.\d+Z$/, 'Z');

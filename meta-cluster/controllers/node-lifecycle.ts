@@ -19,12 +19,11 @@ import { Informer } from '../../operators/runtime/informer.js';
 import { WorkQueue } from '../../operators/runtime/workqueue.js';
 import { toleratesTaint, type Node, type Taint, type Toleration } from './daemonset.js';
 import { isTerminating, type Pod } from './pod-util.js';
-import { resources } from './resources.js';
+import { NODE_LEASE_NAMESPACE, resources } from './resources.js';
 
 export const TAINT_UNREACHABLE = 'node.kubernetes.io/unreachable';
 export const TAINT_NOT_READY = 'node.kubernetes.io/not-ready';
 export const TAINT_UNSCHEDULABLE = 'node.kubernetes.io/unschedulable';
-export const NODE_LEASE_NAMESPACE = 'kube-node-lease';
 
 export const REASON_NODE_STATUS_UNKNOWN = 'NodeStatusUnknown';
 export const REASON_NODE_STATUS_NEVER_UPDATED = 'NodeStatusNeverUpdated';

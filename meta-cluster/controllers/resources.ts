@@ -20,3 +20,6 @@ export const resources = {
   leases: { group: 'coordination.k8s.io', version: 'v1', plural: 'leases', namespaced: true },
   poddisruptionbudgets: { group: 'policy', version: 'v1', plural: 'poddisruptionbudgets', namespaced: true },
 } as const satisfies Record<string, ResourceRef>;
+
+/** Where nodes' heartbeat Leases live. */
+export const NODE_LEASE_NAMESPACE = 'kube-node-lease';

@@ -8,12 +8,15 @@
  */
 import { createHash } from 'node:crypto';
 import type { KubeObject } from '../../operators/runtime/client.js';
+import { microTime } from '../../operators/runtime/leader-election.js';
+import { NODE_LEASE_NAMESPACE } from '../controllers/resources.js';
+
+export { NODE_LEASE_NAMESPACE, microTime };
 
 export const SIMULATED_ANNOTATION = 'kok.dev/simulated';
 export const CONTAINER_RUNTIME_VERSION = 'kok-sim://1.0';
 export const OS_IMAGE = 'kok simulated node';
 export const DEFAULT_KUBELET_VERSION = 'v1.31.0';
-export const NODE_LEASE_NAMESPACE = 'kube-node-lease';
 export const READY_MESSAGE = "kubelet is posting ready status (node simulated by kok's node agent; no kubelet or container runs)";
 
 export interface ResourceList {
@@ -49,11 +52,6 @@ export interface SimulatedNodeSpec {
 
 export const DEFAULT_CAPACITY: ResourceList = { cpu: '4', memory: '16Gi', pods: '110' };
 export const MAX_NODES = 49_152;
-
-/** Kubernetes MicroTime: RFC 3339 with six fractional digits, `2026-01-01T00:00:00.000000Z`. */
-export function microTime(date: Date): string {
-  return date.toISOString().replace(/\.(\d{3})Z$/, '.$1000Z');
-}
 
 /** Kubernetes Time: RFC 3339 in whole seconds. */
 export function rfc3339(ms: number | Date): string {

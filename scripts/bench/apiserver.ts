@@ -24,13 +24,13 @@
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import https from 'node:https';
-import { loadavg, tmpdir } from 'node:os';
+import { loadavg } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import Database from 'better-sqlite3';
 import YAML from 'yaml';
 import { Store } from '../../meta-cluster/apiserver/store.js';
-import { benchOptions, cpuShare, cpuTimes, median, missedTargets, percentile, printTable, progress, writeResult, type Metric } from './report.js';
+import { benchOptions, scratchRun, cpuShare, cpuTimes, median, missedTargets, percentile, printTable, progress, writeResult, type Metric } from './report.js';
 
 const repoRoot = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..');
 const now = () => performance.timeOrigin + performance.now();
@@ -550,32 +550,18 @@ export async function run(args: string[]): Promise<number> {
   const cfg = parseConfig(args);
   const load0 = loadavg()[0];
   const cpu0 = cpuTimes();
-  const tmp = mkdtempSync(join(tmpdir(), 'kok-bench-'));
   let server: ServerChild | undefined;
   let client: Client | undefined;
-  let cleaned = false;
-  const cleanup = () => {
-    if (cleaned) return;
-    cleaned = true;
-    client?.close();
-    if (server && server.proc.exitCode === null && server.proc.signalCode === null) server.proc.kill('SIGKILL');
-    rmSync(tmp, { recursive: true, force: true });
-  };
-  const onSignal = (sig: NodeJS.Signals) => {
-    progress(`${sig}: stopping the server and removing ${tmp}`);
-    cleanup();
-    process.exit(sig === 'SIGINT' ? 130 : 143);
-  };
-  process.on('exit', cleanup);
-  process.on('SIGINT', onSignal);
-  process.on('SIGTERM', onSignal);
+  const { tmp, dispose } = scratchRun({
+    prefix: 'kok-bench-',
+    what: 'server',
+    hardTimeoutS: cfg.timeoutS + 15,
+    release: () => {
+      client?.close();
+      if (server && server.proc.exitCode === null && server.proc.signalCode === null) server.proc.kill('SIGKILL');
+    },
+  });
   const deadline = performance.now() + cfg.timeoutS * 1000;
-  const watchdog = setTimeout(() => {
-    progress(`global timeout of ${cfg.timeoutS}s reached: aborting`);
-    cleanup();
-    process.exit(1);
-  }, (cfg.timeoutS + 15) * 1000);
-  watchdog.unref();
   // Each load phase stops at its cap or at its share of what is left of the time: the list, watch
   // and SQLite phases need ~25s at the end. Normal runs never hit either.
   const phaseEnd = (phasesLeft: number) => {
@@ -739,11 +725,8 @@ export async function run(args: string[]): Promise<number> {
     if (server) process.stderr.write(`--- server output (tail) ---\n${server.output()}\n`);
     return 1;
   } finally {
-    clearTimeout(watchdog);
     if (server) await stopServer(server).catch(() => undefined);
-    cleanup();
-    process.off('SIGINT', onSignal);
-    process.off('SIGTERM', onSignal);
+    dispose();
   }
 }
 

@@ -2,8 +2,8 @@
  * Shared output of the benchmarks: a table on stdout, progress on stderr, and
  * `bench/results/<name>.json` for tracking numbers over time.
  */
-import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
-import { cpus, totalmem } from 'node:os';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { cpus, tmpdir, totalmem } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
@@ -196,5 +196,48 @@ export function benchOptions<K extends string>(
     (out as Record<string, number>)[key] = Math.max(o.min ?? 0, n);
   }
   return out;
+}
+
+/**
+ * A benchmark's scratch dir and child process, released on every way out: the normal end
+ * (`dispose`), Ctrl-C, SIGTERM, process exit, or a hard watchdog `hardTimeoutS` after the start.
+ * `release` kills the child and closes clients; the dir is removed after it.
+ */
+export function scratchRun(opts: { prefix: string; what: string; hardTimeoutS: number; release: () => void }): {
+  tmp: string;
+  dispose: () => void;
+} {
+  const tmp = mkdtempSync(join(tmpdir(), opts.prefix));
+  let cleaned = false;
+  const cleanup = () => {
+    if (cleaned) return;
+    cleaned = true;
+    opts.release();
+    rmSync(tmp, { recursive: true, force: true });
+  };
+  const onSignal = (sig: NodeJS.Signals) => {
+    progress(`${sig}: stopping the ${opts.what} and removing ${tmp}`);
+    cleanup();
+    process.exit(sig === 'SIGINT' ? 130 : 143);
+  };
+  process.on('exit', cleanup);
+  process.on('SIGINT', onSignal);
+  process.on('SIGTERM', onSignal);
+  const watchdog = setTimeout(() => {
+    progress(`hard timeout (${opts.hardTimeoutS}s): stopping the ${opts.what}`);
+    cleanup();
+    process.exit(1);
+  }, opts.hardTimeoutS * 1000);
+  watchdog.unref();
+  return {
+    tmp,
+    dispose() {
+      clearTimeout(watchdog);
+      cleanup();
+      process.off('exit', cleanup);
+      process.off('SIGINT', onSignal);
+      process.off('SIGTERM', onSignal);
+    },
+  };
 }
 

@@ -31,8 +31,8 @@
  * reached) or on an error; the child is always killed and the temp dir removed.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdirSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
-import { loadavg, tmpdir } from 'node:os';
+import { mkdirSync, readFileSync } from 'node:fs';
+import { loadavg } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import * as k8s from '@kubernetes/client-node';
@@ -40,7 +40,7 @@ import { KubeClient, type KubeObject } from '../../operators/runtime/client.js';
 import { Informer } from '../../operators/runtime/informer.js';
 import { resources } from '../../meta-cluster/controllers/resources.js';
 import type { FromChild, ToChild } from './runtime-cluster.js';
-import { benchOptions, cpuShare, cpuTimes, missedTargets, percentile, printTable, progress, writeResult, type Metric } from './report.js';
+import { benchOptions, scratchRun, cpuShare, cpuTimes, missedTargets, percentile, printTable, progress, writeResult, type Metric } from './report.js';
 
 const here = dirname(fileURLToPath(import.meta.url));
 const repoRoot = resolve(here, '..', '..');
@@ -365,36 +365,21 @@ export async function run(args: string[]): Promise<number> {
   const graceS = Math.max(40, Math.ceil((4 * cfg.heartbeatMs) / 1000));
   const load0 = loadavg()[0];
   const cpu0 = cpuTimes();
-  const tmp = mkdtempSync(join(tmpdir(), 'kok-bench-runtime-'));
-  if (cfg.cpuProfDir) mkdirSync(cfg.cpuProfDir, { recursive: true });
   let cluster: ClusterChild | undefined;
   let client: KubeClient | undefined;
   let observer: Observer | undefined;
-  let cleaned = false;
-  const cleanup = () => {
-    if (cleaned) return;
-    cleaned = true;
-    client?.close();
-    if (cluster && cluster.proc.exitCode === null && cluster.proc.signalCode === null) cluster.proc.kill('SIGKILL');
-    rmSync(tmp, { recursive: true, force: true });
-  };
-  const onSignal = (sig: NodeJS.Signals) => {
-    progress(`${sig}: stopping the cluster and removing ${tmp}`);
-    cleanup();
-    process.exit(sig === 'SIGINT' ? 130 : 143);
-  };
-  process.on('exit', cleanup);
-  process.on('SIGINT', onSignal);
-  process.on('SIGTERM', onSignal);
+  const { tmp, dispose } = scratchRun({
+    prefix: 'kok-bench-runtime-',
+    what: 'cluster',
+    hardTimeoutS: cfg.timeoutS + 60,
+    release: () => {
+      client?.close();
+      if (cluster && cluster.proc.exitCode === null && cluster.proc.signalCode === null) cluster.proc.kill('SIGKILL');
+    },
+  });
+  if (cfg.cpuProfDir) mkdirSync(cfg.cpuProfDir, { recursive: true });
   const runStart = performance.now();
   const deadline = runStart + cfg.timeoutS * 1000;
-  // Last resort: whatever hangs, the child dies and the temp dir goes.
-  const watchdog = setTimeout(() => {
-    progress(`hard timeout (${cfg.timeoutS + 60}s): killing the cluster`);
-    cleanup();
-    process.exit(1);
-  }, (cfg.timeoutS + 60) * 1000);
-  watchdog.unref();
 
   const ns = 'bench';
   const label = 'app=bench-runtime';
@@ -709,12 +694,8 @@ export async function run(args: string[]): Promise<number> {
     return 1;
   } finally {
     clearInterval(ticker);
-    clearTimeout(watchdog);
     await observer?.stop().catch(() => undefined);
     if (cluster) await stopCluster(cluster, cfg.cpuProfDir ? 60_000 : 10_000).catch(() => undefined);
-    cleanup();
-    process.off('exit', cleanup);
-    process.off('SIGINT', onSignal);
-    process.off('SIGTERM', onSignal);
+    dispose();
   }
 }

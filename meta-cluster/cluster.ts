@@ -6,6 +6,7 @@
  */
 import * as k8s from '@kubernetes/client-node';
 import { KubeClient } from '../operators/runtime/client.js';
+import { SharedInformers } from '../operators/runtime/informer.js';
 import { installCrds } from './api/crds.js';
 import { startApiServer, type ApiServerOptions, type RunningApiServer } from './apiserver/apiserver.js';
 import { DaemonSetController } from './controllers/daemonset.js';
@@ -70,14 +71,17 @@ export async function startEmbeddedCluster(opts: EmbeddedClusterOptions): Promis
   const nodes = typeof opts.nodes === 'object' ? opts.nodes : defaultNodes(opts.clusterName ?? 'kok', opts.nodes ?? 3);
   const scheduler = new Scheduler(client('kube-scheduler'));
   const nodeAgent = new NodeAgent(client('kubelet'), { ...opts.nodeAgent, nodes });
+  // The controllers share their pod, node and ReplicaSet caches: one watch and one decode per event.
+  const informers = new SharedInformers(client('informers'));
   const components: Component[] = [
-    new DeploymentController(client('deployment-controller')),
-    new ReplicaSetController(client('replicaset-controller')),
-    new StatefulSetController(client('statefulset-controller')),
-    new DaemonSetController(client('daemonset-controller')),
-    new EndpointsController(client('endpoint-controller')),
-    new DisruptionController(client('disruption-controller')),
+    new DeploymentController(client('deployment-controller'), { informers }),
+    new ReplicaSetController(client('replicaset-controller'), { informers }),
+    new StatefulSetController(client('statefulset-controller'), { informers }),
+    new DaemonSetController(client('daemonset-controller'), { informers }),
+    new EndpointsController(client('endpoint-controller'), { informers }),
+    new DisruptionController(client('disruption-controller'), { informers }),
     new NodeLifecycleController(client('node-controller'), {
+      informers,
       nodeMonitorGracePeriodSeconds: opts.nodeMonitorGracePeriodSeconds,
     }),
     scheduler,

@@ -22,6 +22,7 @@ import { validateCrd } from './crd-validation.js';
 import { applyBuiltinDefaults, prepareBuiltinCreate, validateBuiltin, validateMetadata } from './strategies.js';
 import { KeyExistsError, type Store } from './store.js';
 import { apiVersionOf, storageResource, type KubeObject } from './types.js';
+import { rfc3339 } from '../../operators/runtime/time.js';
 
 export type FieldValidation = 'Strict' | 'Warn' | 'Ignore';
 
@@ -58,7 +59,7 @@ function generateName(base: string): string {
   return base.slice(0, 58) + suffix;
 }
 
-export const nowRfc3339 = (d = new Date()): string => d.toISOString().replace(/\.\d+Z$/, 'Z');
+export const nowRfc3339 = rfc3339;
 const clone = <T>(o: T): T => structuredClone(o);
 
 /** Everything but metadata (and status when the kind has a status subresource): what bumps generation. */

@@ -7,6 +7,7 @@
 import { ApiError, badRequest, cause, invalid } from './errors.js';
 import { deepEqual, isObject, mergeKeyFor, type JsonObject, type ListMerge } from './patch.js';
 import type { KubeObject } from './types.js';
+import { rfc3339 } from '../../operators/runtime/time.js';
 
 export type FieldsV1 = { [pathElement: string]: FieldsV1 };
 type Operation = 'Apply' | 'Update';
@@ -356,7 +357,6 @@ function setOwners(obj: KubeObject, owners: Owner[]): KubeObject {
   return obj;
 }
 
-const rfc3339 = (d: Date) => d.toISOString().replace(/\.\d{3}Z$/, 'Z');
 
 /** printManager: Update entries name their apiVersion. */
 const describeManager = (c: Omit<ApplyConflict, 'field'>) =>

@@ -10,7 +10,7 @@
  */
 import { isDeepStrictEqual } from 'node:util';
 import { isAlreadyExists, isConflict, isNotFound, type KubeClient, type KubeObject } from '../../operators/runtime/client.js';
-import { Informer, objectKey } from '../../operators/runtime/informer.js';
+import { SharedInformers, type Informer, objectKey } from '../../operators/runtime/informer.js';
 import { TerminalError, WorkQueue, type ReconcileResult } from '../../operators/runtime/workqueue.js';
 import { controllerOf, isAvailable, isReady, isTerminating, type Pod } from './pod-util.js';
 import { resources } from './resources.js';
@@ -260,6 +260,8 @@ function rollingUpdateStep(ds: DaemonSet, eligible: Array<[string, Pod[]]>, hash
 // --- the controller --------------------------------------------------------------------------------
 
 export interface DaemonSetControllerOptions {
+  /** Informers shared with the other components of the process. @default this controller's own */
+  informers?: SharedInformers;
   /** Parallel reconciles of different sets. @default 4 */
   concurrency?: number;
   /** Informer full relist interval. @default 5 minutes */
@@ -283,9 +285,10 @@ export class DaemonSetController {
     opts: DaemonSetControllerOptions = {},
   ) {
     const relistIntervalMs = opts.relistIntervalMs;
-    this.sets = new Informer({ client, resource: resources.daemonsets, relistIntervalMs });
-    this.pods = new Informer({ client, resource: resources.pods, relistIntervalMs });
-    this.nodes = new Informer({ client, resource: resources.nodes, relistIntervalMs });
+    const informers = opts.informers ?? new SharedInformers(client);
+    this.sets = informers.get({ resource: resources.daemonsets, relistIntervalMs });
+    this.pods = informers.get({ resource: resources.pods, relistIntervalMs });
+    this.nodes = informers.get({ resource: resources.nodes, relistIntervalMs });
     const log = opts.log ?? ((m, e) => console.warn(m, e instanceof Error ? e.message : e));
     this.queue = new WorkQueue((key) => this.reconcile(key), {
       name: 'daemonset',

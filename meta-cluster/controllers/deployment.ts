@@ -7,7 +7,7 @@
  * deployment-status.ts; this file reads the caches and writes through the API.
  */
 import { isAlreadyExists, isConflict, isNotFound, type KubeClient } from '../../operators/runtime/client.js';
-import { Informer, objectKey } from '../../operators/runtime/informer.js';
+import { SharedInformers, type Informer, objectKey } from '../../operators/runtime/informer.js';
 import { WorkQueue, type ReconcileResult } from '../../operators/runtime/workqueue.js';
 import {
   desiredReplicasAnnotation,
@@ -77,10 +77,11 @@ export class DeploymentController {
 
   constructor(
     private readonly client: KubeClient,
-    opts: { concurrency?: number } = {},
+    opts: { concurrency?: number; informers?: SharedInformers } = {},
   ) {
-    this.deployments = new Informer<Deployment>({ client, resource: resources.deployments });
-    this.replicaSets = new Informer<ReplicaSet>({ client, resource: resources.replicasets });
+    const informers = opts.informers ?? new SharedInformers(client);
+    this.deployments = informers.get<Deployment>({ resource: resources.deployments });
+    this.replicaSets = informers.get<ReplicaSet>({ resource: resources.replicasets });
     this.queue = new WorkQueue(
       async (key) => {
         await this.synced;

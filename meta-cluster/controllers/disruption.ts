@@ -9,11 +9,12 @@
  */
 import { isDeepStrictEqual } from 'node:util';
 import { isConflict, isNotFound, type KubeClient, type KubeObject, type ResourceRef } from '../../operators/runtime/client.js';
-import { Informer, objectKey } from '../../operators/runtime/informer.js';
+import { SharedInformers, type Informer, objectKey } from '../../operators/runtime/informer.js';
 import { WorkQueue, type ReconcileResult } from '../../operators/runtime/workqueue.js';
 import { labelSelectorFromObject, matchesLabels } from '../apiserver/selectors.js';
 import { controllerOf, isReady, isTerminating, type Pod } from './pod-util.js';
 import { resources } from './resources.js';
+import { rfc3339 } from '../../operators/runtime/time.js';
 
 export type PodDisruptionBudget = KubeObject;
 
@@ -50,7 +51,6 @@ export interface ControllerScale {
   replicas?: number;
 }
 
-const rfc3339 = (ms: number) => new Date(ms).toISOString().replace(/\.\d+Z$/, 'Z');
 
 export function selectedPods(pdb: PodDisruptionBudget, pods: Pod[]): Pod[] {
   const sel = labelSelectorFromObject(pdb.spec?.selector);
@@ -158,6 +158,8 @@ export function computePdbStatus(
 // --- the controller --------------------------------------------------------------------------------
 
 export interface DisruptionControllerOptions {
+  /** Informers shared with the other components of the process. @default this controller's own */
+  informers?: SharedInformers;
   /** Parallel reconciles of different budgets. @default 4 */
   concurrency?: number;
   /** Informer full relist interval. @default 5 minutes */
@@ -184,8 +186,9 @@ export class DisruptionController {
     opts: DisruptionControllerOptions = {},
   ) {
     const relistIntervalMs = opts.relistIntervalMs;
-    this.budgets = new Informer({ client, resource: resources.poddisruptionbudgets, relistIntervalMs });
-    this.pods = new Informer({ client, resource: resources.pods, relistIntervalMs });
+    const informers = opts.informers ?? new SharedInformers(client);
+    this.budgets = informers.get({ resource: resources.poddisruptionbudgets, relistIntervalMs });
+    this.pods = informers.get({ resource: resources.pods, relistIntervalMs });
     const log = opts.log ?? ((m, e) => console.warn(m, e instanceof Error ? e.message : e));
     this.queue = new WorkQueue((key) => this.reconcile(key), {
       name: 'disruption',

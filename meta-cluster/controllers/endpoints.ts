@@ -8,7 +8,7 @@
  */
 import { isDeepStrictEqual } from 'node:util';
 import { isConflict, isNotFound, type KubeClient, type KubeObject } from '../../operators/runtime/client.js';
-import { Informer, objectKey } from '../../operators/runtime/informer.js';
+import { SharedInformers, type Informer, objectKey } from '../../operators/runtime/informer.js';
 import { WorkQueue } from '../../operators/runtime/workqueue.js';
 import { labelSelectorFromSet, matchesLabels } from '../apiserver/selectors.js';
 import { isReady, isTerminal, isTerminating, type Pod } from './pod-util.js';
@@ -142,6 +142,8 @@ export function desiredEndpoints(svc: Service, pods: Pod[], existing?: KubeObjec
 // --- the controller --------------------------------------------------------------------------------
 
 export interface EndpointsControllerOptions {
+  /** Informers shared with the other components of the process. @default this controller's own */
+  informers?: SharedInformers;
   /** Parallel reconciles of different services. @default 4 */
   concurrency?: number;
   /** Informer full relist interval. @default 5 minutes */
@@ -161,9 +163,10 @@ export class EndpointsController {
     opts: EndpointsControllerOptions = {},
   ) {
     const relistIntervalMs = opts.relistIntervalMs;
-    this.services = new Informer({ client, resource: resources.services, relistIntervalMs });
-    this.pods = new Informer({ client, resource: resources.pods, relistIntervalMs });
-    this.endpoints = new Informer({ client, resource: resources.endpoints, relistIntervalMs });
+    const informers = opts.informers ?? new SharedInformers(client);
+    this.services = informers.get({ resource: resources.services, relistIntervalMs });
+    this.pods = informers.get({ resource: resources.pods, relistIntervalMs });
+    this.endpoints = informers.get({ resource: resources.endpoints, relistIntervalMs });
     const log = opts.log ?? ((m, e) => console.warn(m, e instanceof Error ? e.message : e));
     this.queue = new WorkQueue((key) => this.reconcile(key), {
       name: 'endpoints',

@@ -15,11 +15,12 @@
  */
 import { isDeepStrictEqual } from 'node:util';
 import { isConflict, isNotFound, type KubeClient, type KubeObject } from '../../operators/runtime/client.js';
-import { Informer } from '../../operators/runtime/informer.js';
+import { SharedInformers, type Informer } from '../../operators/runtime/informer.js';
 import { WorkQueue } from '../../operators/runtime/workqueue.js';
 import { toleratesTaint, type Node, type Taint, type Toleration } from './daemonset.js';
 import { isTerminating, type Pod } from './pod-util.js';
 import { NODE_LEASE_NAMESPACE, resources } from './resources.js';
+import { rfc3339 } from '../../operators/runtime/time.js';
 
 export const TAINT_UNREACHABLE = 'node.kubernetes.io/unreachable';
 export const TAINT_NOT_READY = 'node.kubernetes.io/not-ready';
@@ -39,7 +40,6 @@ interface NodeCondition {
   lastTransitionTime?: string;
 }
 
-const rfc3339 = (ms: number) => new Date(ms).toISOString().replace(/\.\d+Z$/, 'Z');
 
 const conditionsOf = (node: Node): NodeCondition[] => node.status?.conditions ?? [];
 export const readyCondition = (node: Node): NodeCondition | undefined => conditionsOf(node).find((c) => c.type === 'Ready');
@@ -112,6 +112,8 @@ export function podEvictionTime(pod: Pod, taints: Taint[], now: number, fallback
 // --- the controller --------------------------------------------------------------------------------
 
 export interface NodeLifecycleControllerOptions {
+  /** Informers shared with the other components of the process. @default this controller's own */
+  informers?: SharedInformers;
   /** How long a node may stay silent before it is Unknown. @default 40 */
   nodeMonitorGracePeriodSeconds?: number;
   /** Parallel reconciles of different nodes. @default 4 */
@@ -141,9 +143,10 @@ export class NodeLifecycleController {
   ) {
     this.graceMs = (opts.nodeMonitorGracePeriodSeconds ?? 40) * 1000;
     const relistIntervalMs = opts.relistIntervalMs;
-    this.nodes = new Informer({ client, resource: resources.nodes, relistIntervalMs });
-    this.leases = new Informer({ client, resource: resources.leases, namespace: NODE_LEASE_NAMESPACE, relistIntervalMs });
-    this.pods = new Informer({ client, resource: resources.pods, relistIntervalMs });
+    const informers = opts.informers ?? new SharedInformers(client);
+    this.nodes = informers.get({ resource: resources.nodes, relistIntervalMs });
+    this.leases = informers.get({ resource: resources.leases, namespace: NODE_LEASE_NAMESPACE, relistIntervalMs });
+    this.pods = informers.get({ resource: resources.pods, relistIntervalMs });
     const log = opts.log ?? ((m, e) => console.warn(m, e instanceof Error ? e.message : e));
     this.queue = new WorkQueue((key) => this.reconcile(key), {
       name: 'node-lifecycle',

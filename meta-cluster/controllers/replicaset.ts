@@ -6,7 +6,7 @@
  * causing double creates; a shared limiter bounds the requests in flight.
  */
 import { isConflict, isNotFound, type KubeClient, type KubeObject } from '../../operators/runtime/client.js';
-import { Informer, objectKey } from '../../operators/runtime/informer.js';
+import { SharedInformers, type Informer, objectKey } from '../../operators/runtime/informer.js';
 import { WorkQueue, type ReconcileResult } from '../../operators/runtime/workqueue.js';
 import { controllerOf, isActive, type Pod } from './pod-util.js';
 import { Expectations } from './replicaset-expectations.js';
@@ -16,6 +16,8 @@ import { resources } from './resources.js';
 import { controllerRefTo, isEmptySelector, OwnerIndex, replaceFields, sameJson, selectorMatches, splitKey, type ReplicaSet } from './workload.js';
 
 export interface ReplicaSetControllerOptions {
+  /** Informers shared with the other components of the process. @default this controller's own */
+  informers?: SharedInformers;
   /** ReplicaSets synced at once; @default 8 */
   concurrency?: number;
   /** Most pods created or deleted by one sync (Kubernetes' burstReplicas); @default 500 */
@@ -40,8 +42,9 @@ export class ReplicaSetController {
   ) {
     this.burst = opts.burstReplicas ?? 500;
     this.limiter = pLimit(opts.maxInFlight ?? 100);
-    this.replicaSets = new Informer<ReplicaSet>({ client, resource: resources.replicasets });
-    this.pods = new Informer<Pod>({ client, resource: resources.pods });
+    const informers = opts.informers ?? new SharedInformers(client);
+    this.replicaSets = informers.get<ReplicaSet>({ resource: resources.replicasets });
+    this.pods = informers.get<Pod>({ resource: resources.pods });
     this.queue = new WorkQueue(
       async (key) => {
         await this.synced;

@@ -10,7 +10,7 @@
  */
 import { isDeepStrictEqual } from 'node:util';
 import { isAlreadyExists, isConflict, isNotFound, type KubeClient, type KubeObject } from '../../operators/runtime/client.js';
-import { Informer, objectKey } from '../../operators/runtime/informer.js';
+import { SharedInformers, type Informer, objectKey } from '../../operators/runtime/informer.js';
 import { WorkQueue, type ReconcileResult } from '../../operators/runtime/workqueue.js';
 import { controllerOf, isAvailable, isReady, isTerminal, isTerminating, type Pod } from './pod-util.js';
 import { resources } from './resources.js';
@@ -257,6 +257,8 @@ export function statefulSetStatus(
 // --- the controller ------------------------------------------------------------------------------
 
 export interface StatefulSetControllerOptions {
+  /** Informers shared with the other components of the process. @default this controller's own */
+  informers?: SharedInformers;
   /** Parallel reconciles of different sets. @default 4 */
   concurrency?: number;
   /** Informer full relist interval. @default 5 minutes */
@@ -279,8 +281,9 @@ export class StatefulSetController {
     opts: StatefulSetControllerOptions = {},
   ) {
     const relistIntervalMs = opts.relistIntervalMs;
-    this.sets = new Informer({ client, resource: resources.statefulsets, relistIntervalMs });
-    this.pods = new Informer({ client, resource: resources.pods, relistIntervalMs });
+    const informers = opts.informers ?? new SharedInformers(client);
+    this.sets = informers.get({ resource: resources.statefulsets, relistIntervalMs });
+    this.pods = informers.get({ resource: resources.pods, relistIntervalMs });
     const log = opts.log ?? ((m, e) => console.warn(m, e instanceof Error ? e.message : e));
     this.queue = new WorkQueue((key) => this.reconcile(key), {
       name: 'statefulset',

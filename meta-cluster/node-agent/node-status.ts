@@ -8,10 +8,10 @@
  */
 import { createHash } from 'node:crypto';
 import type { KubeObject } from '../../operators/runtime/client.js';
-import { microTime } from '../../operators/runtime/leader-election.js';
+import { microTime, rfc3339 } from '../../operators/runtime/time.js';
 import { NODE_LEASE_NAMESPACE } from '../controllers/resources.js';
 
-export { NODE_LEASE_NAMESPACE, microTime };
+export { NODE_LEASE_NAMESPACE, microTime, rfc3339 };
 
 export const SIMULATED_ANNOTATION = 'kok.dev/simulated';
 export const CONTAINER_RUNTIME_VERSION = 'kok-sim://1.0';
@@ -52,11 +52,6 @@ export interface SimulatedNodeSpec {
 
 export const DEFAULT_CAPACITY: ResourceList = { cpu: '4', memory: '16Gi', pods: '110' };
 export const MAX_NODES = 49_152;
-
-/** Kubernetes Time: RFC 3339 in whole seconds. */
-export function rfc3339(ms: number | Date): string {
-  return new Date(ms).toISOString().replace(/\.\d+Z$/, 'Z');
-}
 
 export function nodeInternalIP(index: number): string {
   const n = index + 1;

@@ -2,7 +2,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { eventually, startTestServer, tempDir, type TestServer } from '../../test/helpers.js';
 import { startApiServer } from '../../meta-cluster/apiserver/apiserver.js';
 import { KubeClient } from './client.js';
-import { Informer } from './informer.js';
+import { Informer, SharedInformers } from './informer.js';
 import * as k8s from '@kubernetes/client-node';
 
 const configmaps = { group: '', version: 'v1', plural: 'configmaps', namespaced: true };
@@ -78,5 +78,32 @@ describe('Informer', () => {
     await inf.start();
     await eventually(() => log.includes('add missed'));
     expect(inf.list().map((o) => o.metadata.name)).toEqual(['missed']);
+  });
+});
+
+describe('SharedInformers', () => {
+  it('gives every user one informer, replays the cache to late handlers, and stops with the last user', async () => {
+    const s = await server();
+    const client = new KubeClient(s.kubeConfig);
+    cleanup.push(() => client.close());
+    await client.create(configmaps, 'default', { metadata: { name: 'x' } });
+    const shared = new SharedInformers(client);
+    const a = shared.get({ resource: configmaps, namespace: 'default' });
+    const b = shared.get({ resource: configmaps, namespace: 'default' });
+    expect(a).toBe(b);
+    expect(shared.get({ resource: configmaps })).not.toBe(a);
+    await a.start();
+    await b.start();
+    const late: string[] = [];
+    b.on({ add: (o) => late.push(o.metadata.name!) });
+    expect(late).toEqual(['x']);
+    await a.stop();
+    // Still running for b: a new object arrives.
+    await client.create(configmaps, 'default', { metadata: { name: 'y' } });
+    await eventually(() => late.includes('y'));
+    await b.stop();
+    await client.create(configmaps, 'default', { metadata: { name: 'z' } });
+    await new Promise((r) => setTimeout(r, 200));
+    expect(late).not.toContain('z');
   });
 });

@@ -42,12 +42,16 @@ export class Informer<T extends KubeObject = KubeObject> {
   private synced = false;
   private syncWaiters: Array<() => void> = [];
   private loop?: Promise<void>;
+  /** How many users started this informer (a shared one): only the last stop() stops it. */
+  private users = 0;
   restarts = 0;
 
   constructor(private readonly opts: InformerOptions) {}
 
+  /** Adds handlers; one added after the first sync hears the cached objects as adds first. */
   on(h: InformerHandlers<T>): this {
     this.handlers.push(h);
+    if (this.synced) for (const o of this.cache.values()) this.emitTo(h, (x) => x.add?.(o));
     return this;
   }
 
@@ -66,6 +70,7 @@ export class Informer<T extends KubeObject = KubeObject> {
 
   /** Starts the loop; resolves once the first list is in the cache. */
   async start(): Promise<void> {
+    this.users++;
     if (!this.stopped) return this.waitForSync();
     this.stopped = false;
     this.loop = this.run();
@@ -78,6 +83,11 @@ export class Informer<T extends KubeObject = KubeObject> {
   }
 
   async stop(): Promise<void> {
+    if (this.users > 1) {
+      this.users--;
+      return;
+    }
+    this.users = 0;
     this.stopped = true;
     clearTimeout(this.relistTimer);
     this.watch?.stop();
@@ -185,12 +195,33 @@ export class Informer<T extends KubeObject = KubeObject> {
   }
 
   private emit(call: (h: InformerHandlers<T>) => void): void {
-    for (const h of this.handlers) {
-      try {
-        call(h);
-      } catch (err) {
-        console.error(`informer ${this.opts.resource.plural}: handler failed`, err);
-      }
+    for (const h of this.handlers) this.emitTo(h, call);
+  }
+
+  private emitTo(h: InformerHandlers<T>, call: (h: InformerHandlers<T>) => void): void {
+    try {
+      call(h);
+    } catch (err) {
+      console.error(`informer ${this.opts.resource.plural}: handler failed`, err);
     }
   }
 }
+
+/**
+ * One informer per resource, namespace and selectors, shared by every component of a process that
+ * asks (like client-go's SharedInformerFactory): one list-watch and one cache instead of one per
+ * controller. Start and stop are counted per user. Handlers must not modify cached objects.
+ */
+export class SharedInformers {
+  private readonly byKey = new Map<string, Informer<KubeObject>>();
+
+  constructor(private readonly client: KubeClient) {}
+
+  get<T extends KubeObject = KubeObject>(opts: Omit<InformerOptions, 'client'>): Informer<T> {
+    const key = JSON.stringify([opts.resource, opts.namespace ?? '', opts.labelSelector ?? '', opts.fieldSelector ?? '']);
+    let informer = this.byKey.get(key);
+    if (!informer) this.byKey.set(key, (informer = new Informer({ ...opts, client: this.client })));
+    return informer as unknown as Informer<T>;
+  }
+}
+

@@ -13,6 +13,9 @@
  * strings built by `microTime()`; client-node passes strings through untouched.
  */
 import { CoordinationV1Api, type KubeConfig, type V1Lease, type V1MicroTime } from '@kubernetes/client-node';
+import { microTime } from './time.js';
+
+export { microTime };
 
 export interface LeaderElectorOptions {
   readonly kubeConfig: KubeConfig;
@@ -38,14 +41,6 @@ export interface LeaderElectorOptions {
 
 /** client-go's JitterFactor: acquisition retries wait between 1 and 1.2 retry periods. */
 const jitterFactor = 1.2;
-
-/**
- * A MicroTime as the API server writes and parses it: RFC 3339 in UTC with exactly six fractional
- * digits (`2026-01-01T00:00:00.000000Z`). JavaScript dates hold milliseconds, so the last three are 0.
- */
-export function microTime(date: Date): string {
-  return date.toISOString().replace(/\.(\d{3})Z$/, '.$1000Z');
-}
 
 interface LeaseRecord {
   holderIdentity: string;

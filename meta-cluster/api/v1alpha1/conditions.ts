@@ -3,6 +3,7 @@
  * the condition and reason names of each kind, and the one way to set a condition.
  */
 import { s, type Infer } from './schema-dsl.js';
+import { rfc3339 } from '../../../operators/runtime/time.js';
 
 export const conditionStatuses = ['True', 'False', 'Unknown'] as const;
 export type ConditionStatus = (typeof conditionStatuses)[number];
@@ -75,7 +76,6 @@ export interface ConditionUpdate {
 }
 
 /** RFC 3339 at second precision, as metav1.Time serialises. */
-const rfc3339 = (d: Date): string => d.toISOString().replace(/\.\d+Z$/, 'Z');
 
 /**
  * The conditions with `next` set, as a new array (order kept, a new type appended). The transition

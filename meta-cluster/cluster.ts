@@ -3,30 +3,45 @@
  * scheduler and a node agent playing the kubelet for N simulated nodes. The meta-cluster is one;
  * business clusters reuse the same entry point. Every component other than the API server is an
  * ordinary client of the API through its own kubeconfig credentials.
+ *
+ * With `controlPlaneRuntime: 'embedded'` (the default) business control-plane pods really serve:
+ * kube-apiserver, kube-controller-manager and kube-scheduler pods run kok's own components
+ * (control-plane/), and Services of type LoadBalancer get a loopback load balancer. With
+ * 'simulated' every pod is simulated (LoadBalancer Services still get addresses), as benchmarks
+ * of many clusters want.
  */
 import * as k8s from '@kubernetes/client-node';
 import { KubeClient } from '../operators/runtime/client.js';
-import { SharedInformers } from '../operators/runtime/informer.js';
 import { installCrds } from './api/crds.js';
 import { startApiServer, type ApiServerOptions, type RunningApiServer } from './apiserver/apiserver.js';
-import { DaemonSetController } from './controllers/daemonset.js';
-import { DeploymentController } from './controllers/deployment.js';
-import { DisruptionController } from './controllers/disruption.js';
-import { EndpointsController } from './controllers/endpoints.js';
-import { NodeLifecycleController } from './controllers/node-lifecycle.js';
-import { ReplicaSetController } from './controllers/replicaset.js';
-import { StatefulSetController } from './controllers/statefulset.js';
+import { ControllerManager } from './control-plane/controller-manager.js';
+import { EmbeddedControlPlane } from './control-plane/embedded-control-plane.js';
+import { LoopbackLoadBalancer } from './control-plane/loopback-lb.js';
+import { PodNetwork } from './control-plane/pod-network.js';
 import { NodeAgent, type NodeAgentOptions } from './node-agent/node-agent.js';
 import type { SimulatedNodeSpec } from './node-agent/node-status.js';
+import { RuntimeRegistry } from './node-agent/runtime.js';
 import { Scheduler } from './scheduler/scheduler.js';
 
 export interface EmbeddedClusterOptions extends ApiServerOptions {
   /** Simulated nodes: a count (named `<cluster>-node-<i>`, spread over three zones) or specs. @default 3 */
   nodes?: number | SimulatedNodeSpec[];
-  /** Node agent settings (start latency, readiness delay, heartbeat interval, …). */
+  /**
+   * Node agent settings (start latency, readiness delay, heartbeat interval, …). Runtimes given
+   * here come first; the control-plane runtimes are registered after them.
+   */
   nodeAgent?: Omit<NodeAgentOptions, 'nodes'>;
   /** How long a node may miss heartbeats before it is Unknown and tainted. @default 40 */
   nodeMonitorGracePeriodSeconds?: number;
+  /**
+   * 'embedded': business control-plane pods (kube-apiserver, kube-controller-manager,
+   * kube-scheduler images) run kok's components and LoadBalancer Services get loopback load
+   * balancers; 'simulated': no pod runs (load balancers still answer), as for benchmarks of 1,000
+   * clusters. @default 'embedded'
+   */
+  controlPlaneRuntime?: 'embedded' | 'simulated';
+  /** Wait between a business controller-manager's or scheduler's attempts to reach its API. @default 1000 */
+  controlPlaneRetryMs?: number;
 }
 
 interface Component {
@@ -39,6 +54,8 @@ export interface EmbeddedCluster {
   kubeConfig: k8s.KubeConfig;
   nodeAgent: NodeAgent;
   scheduler: Scheduler;
+  /** Undefined when controlPlaneRuntime is 'simulated'. */
+  controlPlane?: EmbeddedControlPlane;
   stop(): Promise<void>;
 }
 
@@ -69,34 +86,34 @@ export async function startEmbeddedCluster(opts: EmbeddedClusterOptions): Promis
     return c;
   };
   const nodes = typeof opts.nodes === 'object' ? opts.nodes : defaultNodes(opts.clusterName ?? 'kok', opts.nodes ?? 3);
+  const runtimes = opts.nodeAgent?.runtimes ?? new RuntimeRegistry();
+  const controlPlane = (opts.controlPlaneRuntime ?? 'embedded') === 'embedded'
+    ? new EmbeddedControlPlane({ dataDir: opts.dataDir, kubeConfig, runtimes, retryMs: opts.controlPlaneRetryMs, bookmarkIntervalMs: opts.bookmarkIntervalMs })
+    : undefined;
+  // Services of type LoadBalancer get an address either way; behind simulated pods nothing answers.
+  const loadBalancer = controlPlane ? undefined : new LoopbackLoadBalancer({ client: client('service-controller'), network: new PodNetwork() });
   const scheduler = new Scheduler(client('kube-scheduler'));
-  const nodeAgent = new NodeAgent(client('kubelet'), { ...opts.nodeAgent, nodes });
-  // The controllers share their pod, node and ReplicaSet caches: one watch and one decode per event.
-  const informers = new SharedInformers(client('informers'));
+  const nodeAgent = new NodeAgent(client('kubelet'), { ...opts.nodeAgent, nodes, runtimes });
   const components: Component[] = [
-    new DeploymentController(client('deployment-controller'), { informers }),
-    new ReplicaSetController(client('replicaset-controller'), { informers }),
-    new StatefulSetController(client('statefulset-controller'), { informers }),
-    new DaemonSetController(client('daemonset-controller'), { informers }),
-    new EndpointsController(client('endpoint-controller'), { informers }),
-    new DisruptionController(client('disruption-controller'), { informers }),
-    new NodeLifecycleController(client('node-controller'), {
-      informers,
-      nodeMonitorGracePeriodSeconds: opts.nodeMonitorGracePeriodSeconds,
-    }),
+    new ControllerManager(kubeConfig, { nodeMonitorGracePeriodSeconds: opts.nodeMonitorGracePeriodSeconds }),
     scheduler,
     nodeAgent,
+    ...(loadBalancer ? [loadBalancer] : []),
   ];
   const stop = async () => {
+    // Business controller-managers and schedulers first, while their apiserver pods still serve;
+    // the control plane's load balancers and backends last, once the node agent stopped its pods.
+    await controlPlane?.stopClientsOfBusinessApis();
     await Promise.allSettled(components.map((c) => c.stop()));
+    await controlPlane?.stop();
     for (const c of clients) c.close();
     await apiServer.stop();
   };
   try {
-    await Promise.all(components.map((c) => c.start()));
+    await Promise.all([...components, ...(controlPlane ? [controlPlane] : [])].map((c) => c.start()));
   } catch (err) {
     await stop();
     throw err;
   }
-  return { apiServer, kubeConfig, nodeAgent, scheduler, stop };
+  return { apiServer, kubeConfig, nodeAgent, scheduler, controlPlane, stop };
 }

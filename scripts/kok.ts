@@ -3,6 +3,8 @@ import { resolve } from 'node:path';
 import { Command, InvalidArgumentError } from 'commander';
 import { crdsYaml } from '../meta-cluster/api/crds.js';
 import { startEmbeddedCluster } from '../meta-cluster/cluster.js';
+import { runOperator } from './operator.js';
+import { up } from './up.js';
 
 const program = new Command('kok').description('kok — a Kubernetes-on-Kubernetes fleet controller').showHelpAfterError();
 
@@ -22,12 +24,24 @@ interface StartOptions {
   dataDir: string;
   port: number;
   nodes: number;
+  controlPlaneRuntime: 'embedded' | 'simulated';
+}
+
+function runtimeKind(v: string): 'embedded' | 'simulated' {
+  if (v !== 'embedded' && v !== 'simulated') throw new InvalidArgumentError(`"${v}" is not a control-plane runtime (embedded or simulated)`);
+  return v;
 }
 
 /** Runs until SIGINT/SIGTERM, then stops cleanly: every acknowledged write is already on disk. */
 async function runMetaCluster(opts: StartOptions): Promise<void> {
   const dir = resolve(opts.dataDir);
-  const cluster = await startEmbeddedCluster({ dataDir: dir, port: opts.port, nodes: opts.nodes, clusterName: 'kok' });
+  const cluster = await startEmbeddedCluster({
+    dataDir: dir,
+    port: opts.port,
+    nodes: opts.nodes,
+    clusterName: 'kok',
+    controlPlaneRuntime: opts.controlPlaneRuntime,
+  });
   const server = cluster.apiServer;
   console.log(`kok meta-cluster serving on ${server.url} (port ${server.port}) with ${opts.nodes} simulated node(s)`);
   console.log(`kubeconfig: ${server.kubeconfigPath}`);
@@ -44,18 +58,43 @@ async function runMetaCluster(opts: StartOptions): Promise<void> {
   process.on('SIGTERM', () => void stop('SIGTERM'));
 }
 
-/** `kok start` is the main job; today it is the meta-cluster, later operators and a fleet join it. */
-function startCommand(cmd: Command, description: string): void {
-  cmd
-    .description(description)
-    .option('--data-dir <dir>', 'where state, PKI and the kubeconfig are kept', '.kok/meta-cluster')
-    .option('--port <port>', 'HTTPS port on 127.0.0.1 (0 picks a free one)', port, 0)
-    .option('--nodes <n>', 'simulated nodes run by the node agent', count, 3)
-    .action((o: StartOptions) => runMetaCluster(o));
+program
+  .command('meta-cluster')
+  .description('the embedded meta-cluster')
+  .command('start')
+  .description('run the embedded meta-cluster alone, in the foreground')
+  .option('--data-dir <dir>', 'where state, PKI and the kubeconfig are kept', '.kok/meta-cluster')
+  .option('--port <port>', 'HTTPS port on 127.0.0.1 (0 picks a free one)', port, 0)
+  .option('--nodes <n>', 'simulated nodes run by the node agent', count, 3)
+  .option('--control-plane-runtime <kind>', 'embedded: business control-plane pods really serve; simulated: they only pretend', runtimeKind, 'embedded')
+  .action((o: StartOptions) => runMetaCluster(o));
+
+for (const name of ['up', 'start']) {
+  program
+    .command(name)
+    .description(
+      name === 'up'
+        ? 'the main job: meta-cluster, operators and an example fleet, with progress until Ready'
+        : 'the same as `kok up` (what `npm start` runs)',
+    )
+    .option('--dir <dir>', 'where everything is kept (the meta-cluster in DIR/meta-cluster)', '.kok')
+    .option('--port <port>', 'HTTPS port of the meta-cluster on 127.0.0.1 (0 picks a free one)', port, 0)
+    .option('--nodes <n>', 'simulated nodes of the meta-cluster', count, 3)
+    .option('--fleet <file>', 'the Clusters to apply', 'blueprints/examples/fleet.yaml')
+    .action((o: { dir: string; port: number; nodes: number; fleet: string }) => up(o));
 }
 
-startCommand(program.command('meta-cluster').description('the embedded meta-cluster').command('start'), 'run the embedded meta-cluster in the foreground');
-startCommand(program.command('start'), 'the main job: run the meta-cluster with everything kok has (what `npm start` runs)');
+program
+  .command('operator')
+  .description('run a kok operator against a meta-cluster (as its Deployment does)')
+  .command('cluster')
+  .description('the cluster operator: business clusters whose control planes run as pods')
+  .option('--kubeconfig <file>', 'kubeconfig of the meta-cluster (default: in-cluster config or $KUBECONFIG)')
+  .option('--metrics-port <port>', 'HTTPS port of /metrics (0 picks a free one)', port, 8443)
+  .option('--metrics-host <host>', 'address /metrics listens on', '127.0.0.1')
+  .option('--concurrency <n>', 'Clusters reconciled at once', count, 8)
+  .option('--no-leader-elect', 'run without leader election (only for a single replica)')
+  .action((o) => runOperator(o));
 
 program
   .command('crds')

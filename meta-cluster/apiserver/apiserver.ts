@@ -1,19 +1,19 @@
 /**
- * One embedded Kubernetes API server: store, registry, verbs, background collector and HTTPS
- * front, with its PKI, admin token and kubeconfig kept in a data dir. Used for the meta-cluster and
- * (later) for each business cluster's API.
+ * One embedded Kubernetes API server: a backend (store, registry, verbs, collector; backend.ts)
+ * behind an HTTPS front, with its PKI, admin token and kubeconfig kept in a data dir. Used for the
+ * meta-cluster; business clusters' kube-apiserver pods put their own listeners over a backend
+ * (control-plane/kube-apiserver-runtime.ts).
  */
-import { mkdirSync, writeFileSync } from 'node:fs';
+import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { buildKubeconfig, kubeconfigYaml } from '../pki/kubeconfig.js';
 import { loadOrCreateServerCredentials } from '../pki/server-credentials.js';
-import { Api } from './api.js';
-import { seededNamespaces } from './builtins.js';
-import { Collector } from './collector.js';
-import { ApiMetrics } from './metrics.js';
-import { Registry } from './registry.js';
+import type { Api } from './api.js';
+import { openApiBackend } from './backend.js';
+import type { Collector } from './collector.js';
+import type { ApiMetrics } from './metrics.js';
 import { ApiHttpServer } from './server.js';
-import { Store } from './store.js';
+import type { Store } from './store.js';
 
 export interface ApiServerOptions {
   dataDir: string;
@@ -40,47 +40,23 @@ export interface RunningApiServer {
   stop(): Promise<void>;
 }
 
-const crdResource = 'apiextensions.k8s.io/customresourcedefinitions';
-
 export async function startApiServer(opts: ApiServerOptions): Promise<RunningApiServer> {
-  mkdirSync(opts.dataDir, { recursive: true, mode: 0o700 });
   const host = opts.host ?? '127.0.0.1';
-  const creds = await loadOrCreateServerCredentials(opts.dataDir, { hosts: [host] });
-  const store = new Store(join(opts.dataDir, 'state.db'), {
-    compactionWindowMs: opts.compactionWindowMs,
-    synchronous: opts.synchronous,
-  });
-  const registry = new Registry();
-  const api = new Api(store, registry);
-
-  // Served custom resources follow their CRDs: registered the moment a CRD is stored (and so
-  // established), dropped once it is gone.
-  for (const crd of store.list(crdResource, '').items) registry.setCrd(crd);
-  store.subscribe((e) => {
-    if (e.resource !== crdResource) return;
-    if (e.type === 'DELETED') registry.removeCrd(e.name);
-    else registry.setCrd(e.object);
-  });
-
-  const namespaces = registry.lookup('', 'v1', 'namespaces')!;
-  for (const name of seededNamespaces) {
-    if (!api.tryGet(namespaces, '', name)) api.create(namespaces, '', { metadata: { name } });
-  }
-
-  const collector = new Collector(api);
-  const metrics = new ApiMetrics(() => store.revision);
-  const http = new ApiHttpServer(api, {
-    tls: { certPem: creds.certPem, keyPem: creds.keyPem, caPem: creds.caPem },
-    tokens: new Map([[creds.adminToken, { user: 'kok-admin', groups: ['system:masters', 'system:authenticated'] }]]),
-    bookmarkIntervalMs: opts.bookmarkIntervalMs,
-    metrics,
-  });
+  const backend = openApiBackend({ dataDir: opts.dataDir, compactionWindowMs: opts.compactionWindowMs, synchronous: opts.synchronous });
+  let creds: Awaited<ReturnType<typeof loadOrCreateServerCredentials>>;
+  let http: ApiHttpServer;
   let port: number;
   try {
+    creds = await loadOrCreateServerCredentials(opts.dataDir, { hosts: [host] });
+    http = new ApiHttpServer(backend.api, {
+      tls: { certPem: creds.certPem, keyPem: creds.keyPem, caPem: creds.caPem },
+      tokens: new Map([[creds.adminToken, { user: 'kok-admin', groups: ['system:masters', 'system:authenticated'] }]]),
+      bookmarkIntervalMs: opts.bookmarkIntervalMs,
+      metrics: backend.metrics,
+    });
     port = await http.listen(opts.port ?? 0, host);
   } catch (err) {
-    collector.stop();
-    store.close();
+    backend.close();
     throw err;
   }
   const url = `https://${host.includes(':') ? `[${host}]` : host}:${port}`;
@@ -101,16 +77,16 @@ export async function startApiServer(opts: ApiServerOptions): Promise<RunningApi
     kubeconfigPath,
     adminToken: creds.adminToken,
     caPem: creds.caPem,
-    api,
-    store,
-    collector,
-    metrics,
+    api: backend.api,
+    store: backend.store,
+    collector: backend.collector,
+    metrics: backend.metrics,
     async stop() {
       if (stopped) return;
       stopped = true;
-      collector.stop();
+      backend.collector.stop();
       await http.close();
-      store.close();
+      backend.close();
     },
   };
 }

@@ -299,7 +299,7 @@ describe('NodeAgent pods', () => {
     up = true;
     await eventually(async () => podReady(await getPod('apiserver')));
     const pod = await getPod('apiserver');
-    expect(condition(pod, 'kok.dev/Simulated')).toBeUndefined();
+    expect(condition(pod, 'kok.dev/Simulated')).toMatchObject({ status: 'False', reason: 'InProcessRuntime', message: expect.stringContaining('fake-apiserver') });
     expect(calls).toEqual([`start apiserver on rt-a at ${pod.status.podIP}`]);
     expect(condition(await getPod('plain'), 'kok.dev/Simulated')?.status).toBe('True');
     await client.delete(resources.pods, 'default', 'apiserver');

@@ -12,7 +12,8 @@
  * - Pods: one informer on pods with `spec.nodeName` set; each pod of an agent node is synced in a
  *   work queue (concurrency 64): Pending (ContainerCreating) → Running → Ready, through pods/status.
  *   With no start latency and no readiness delay a pod is Ready in one status write, with no timer.
- *   Every simulated pod carries the condition `kok.dev/Simulated=True` (SimulatedContainers).
+ *   Every simulated pod carries the condition `kok.dev/Simulated=True` (SimulatedContainers); a pod
+ *   whose runtime really serves carries `kok.dev/Simulated=False` (InProcessRuntime).
  * - Deletion: a pod with a deletionTimestamp has its containers stopped at once (a simulated
  *   process stops at once), its containers marked terminated (Completed, exit 0), and is then
  *   deleted for good with gracePeriodSeconds=0 and a uid precondition.

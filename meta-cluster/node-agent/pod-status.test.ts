@@ -134,11 +134,11 @@ describe('desiredPodStatus', () => {
     expect(cond(desiredPodStatus(opened, running(), noAnn, T0), 'Ready').status).toBe('True');
   });
 
-  it('init containers show Completed once the pod started; runtimes that run a process get no Simulated condition', () => {
+  it('init containers show Completed once the pod started; runtimes that run a process say Simulated=False', () => {
     const p = pod({ spec: { initContainers: [{ name: 'migrate', image: 'tool:1' }] } });
-    const s = desiredPodStatus(p, running({ simulated: false }), noAnn, T0);
+    const s = desiredPodStatus(p, running({ simulated: false, runtimeName: 'kube-apiserver' }), noAnn, T0);
     expect(s.initContainerStatuses[0].state.terminated).toMatchObject({ exitCode: 0, reason: 'Completed' });
-    expect(cond(s, 'kok.dev/Simulated')).toBeUndefined();
+    expect(cond(s, 'kok.dev/Simulated')).toMatchObject({ status: 'False', reason: 'InProcessRuntime', message: expect.stringContaining("kok's kube-apiserver runtime") });
     expect(cond(desiredPodStatus(p, run({ startAt: T0 + 1 }), noAnn, T0), 'Initialized')).toMatchObject({ status: 'False', reason: 'ContainersNotInitialized' });
   });
 

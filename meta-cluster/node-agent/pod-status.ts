@@ -11,6 +11,10 @@ import { rfc3339 } from './node-status.js';
 export const SIMULATED_CONDITION = 'kok.dev/Simulated';
 export const SIMULATED_REASON = 'SimulatedContainers';
 export const SIMULATED_MESSAGE = "containers are simulated by kok's node agent; no process runs";
+/** A pod under a runtime that really serves (the kube-apiserver image served by kok's API server). */
+export const IN_PROCESS_REASON = 'InProcessRuntime';
+export const inProcessMessage = (runtime: string) =>
+  `kok's ${runtime} runtime serves this pod's containers inside the node agent's process; the image is not pulled`;
 
 export const ANNOTATIONS = {
   crashAfter: 'kok.dev/crash-after',
@@ -217,10 +221,9 @@ export function desiredPodStatus(pod: KubeObject, run: PodRun, ann: PodAnnotatio
     containersCond,
     scheduled,
   ];
-  if (run.simulated) {
-    const message = [SIMULATED_MESSAGE, ...ann.problems].join('; ');
-    conditions.push(condition(SIMULATED_CONDITION, true, run.seenAt, SIMULATED_REASON, message));
-  }
+  // Said both ways, so `kubectl get pod -o yaml` tells a pod that really serves from one that does not.
+  const message = [run.simulated ? SIMULATED_MESSAGE : inProcessMessage(run.runtimeName), ...ann.problems].join('; ');
+  conditions.push(condition(SIMULATED_CONDITION, run.simulated, run.seenAt, run.simulated ? SIMULATED_REASON : IN_PROCESS_REASON, message));
   conditions.push(...current.filter((c) => !OWN_CONDITIONS.has(c.type)));
 
   const initStatuses = inits.map((c) => {

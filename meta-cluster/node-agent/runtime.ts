@@ -1,8 +1,8 @@
 /**
  * Pod runtimes: what "runs" a pod's containers on a simulated node. The default runtime simulates
- * them (nothing runs; the pod says so in its `kok.dev/Simulated` condition). A later runtime can
- * give an image a real process — e.g. the kube-apiserver image a kok API server — by registering
- * it for that image in a RuntimeRegistry passed to the NodeAgent.
+ * them (nothing runs; the pod says so in its `kok.dev/Simulated` condition). Another runtime can
+ * give an image a real process — control-plane/ serves the kube-apiserver image with a kok API
+ * server — by registering it for that image in a RuntimeRegistry passed to the NodeAgent.
  *
  * The contract, kept small on purpose:
  * - `start(pod, ctx)` is called when the pod's containers start (again after each crash-loop
@@ -38,7 +38,7 @@ export interface RunningPod {
 export interface PodRuntime {
   /** Shown in logs and in the pod's Simulated condition. */
   readonly name: string;
-  /** True when no process runs: the pod gets the `kok.dev/Simulated` condition. @default false */
+  /** True when no process runs: the pod's `kok.dev/Simulated` condition is True (else False). @default false */
   readonly simulated?: boolean;
   start(pod: KubeObject, ctx: PodRuntimeContext): Promise<RunningPod>;
 }

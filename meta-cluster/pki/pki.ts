@@ -151,21 +151,7 @@ export async function issueCertificate(
   const keyAlgorithm = requireKeyAlgorithm(options.keyAlgorithm ?? 'ECDSA-P256', 'issueCertificate');
   const now = options.now ?? new Date();
 
-  const caCert = parseCertificate(ca.certPem, 'CA certificate');
-  const caBasic = caCert.getExtension(x509.BasicConstraintsExtension);
-  if (!caBasic?.ca) {
-    throw new PkiError(
-      'NotACertificateAuthority',
-      `issueCertificate: the CA certificate "${caCert.subject}" is not a certificate authority (basicConstraints CA:true is missing); pass a certificate made by createCA`,
-    );
-  }
-  const signer = await importSigningKey(ca.keyPem, 'CA private key');
-  assertKeyMatches(caCert, signer.keyObject, `issueCertificate: the CA private key does not belong to the CA certificate "${caCert.subject}"`);
-
-  const caSki = caCert.getExtension(x509.SubjectKeyIdentifierExtension);
-  // CAs from elsewhere may lack a subject key identifier; RFC 5280's SHA-1 method is what
-  // they would have used.
-  const authorityKeyId = caSki?.keyId ?? Buffer.from(await caCert.publicKey.getKeyIdentifier(webcrypto)).toString('hex');
+  const { caCert, signer, authorityKeyId } = await preparedIssuer(ca);
 
   // A leaf that outlives its CA would be rejected after the CA expires anyway; clamping keeps
   // needsRenewal honest about when the certificate stops working.
@@ -207,6 +193,51 @@ export async function issueCertificate(
     extensions,
   });
   return { certPem: toPem('CERTIFICATE', cert.rawData), keyPem: keys.privateKeyPem };
+}
+
+interface PreparedIssuer {
+  readonly caCert: x509.X509Certificate;
+  readonly signer: SigningKey;
+  readonly authorityKeyId: string;
+}
+
+/**
+ * Parsed and checked CAs, by certificate and key PEM. Issuing a cluster's certificates signs
+ * several leaves with each CA in a row; parsing and importing the CA every time was most of
+ * the cost of a leaf. Small and first-in-first-out: only the CAs of the clusters in flight matter.
+ */
+const preparedIssuers = new Map<string, Promise<PreparedIssuer>>();
+const PREPARED_ISSUERS_MAX = 64;
+
+function preparedIssuer(ca: CertificateAndKey): Promise<PreparedIssuer> {
+  const key = ca.certPem + ca.keyPem;
+  let prepared = preparedIssuers.get(key);
+  if (!prepared) {
+    prepared = prepareIssuer(ca);
+    preparedIssuers.set(key, prepared);
+    // A failure is not remembered: the caller sees it, the next call checks again.
+    prepared.catch(() => preparedIssuers.delete(key));
+    if (preparedIssuers.size > PREPARED_ISSUERS_MAX) preparedIssuers.delete(preparedIssuers.keys().next().value!);
+  }
+  return prepared;
+}
+
+async function prepareIssuer(ca: CertificateAndKey): Promise<PreparedIssuer> {
+  const caCert = parseCertificate(ca.certPem, 'CA certificate');
+  const caBasic = caCert.getExtension(x509.BasicConstraintsExtension);
+  if (!caBasic?.ca) {
+    throw new PkiError(
+      'NotACertificateAuthority',
+      `issueCertificate: the CA certificate "${caCert.subject}" is not a certificate authority (basicConstraints CA:true is missing); pass a certificate made by createCA`,
+    );
+  }
+  const signer = await importSigningKey(ca.keyPem, 'CA private key');
+  assertKeyMatches(caCert, signer.keyObject, `issueCertificate: the CA private key does not belong to the CA certificate "${caCert.subject}"`);
+  const caSki = caCert.getExtension(x509.SubjectKeyIdentifierExtension);
+  // CAs from elsewhere may lack a subject key identifier; RFC 5280's SHA-1 method is what
+  // they would have used.
+  const authorityKeyId = caSki?.keyId ?? Buffer.from(await caCert.publicKey.getKeyIdentifier(webcrypto)).toString('hex');
+  return { caCert, signer, authorityKeyId };
 }
 
 /** Creates a key pair for signing, e.g. service-account tokens. */

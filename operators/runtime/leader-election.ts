@@ -346,8 +346,10 @@ export class LeaderElector {
       .catch((err) => this.report(`${what} handler failed`, err));
   }
 
+  /** One line per failure: an unreachable API repeats it every retry period, and a stack says nothing more. */
   private report(what: string, err: unknown): void {
-    console.error(`leader election ${this.opts.namespace}/${this.opts.name} (${this.opts.identity}): ${what}:`, err);
+    const message = err instanceof Error ? err.message : String(err);
+    console.error(`leader election ${this.opts.namespace}/${this.opts.name} (${this.opts.identity}): ${what}: ${message}`);
   }
 
   /** Waits, unless `stop()` comes first. */

@@ -21,6 +21,11 @@ export const benchmarks: Record<string, Benchmark> = {
       'the whole embedded cluster in a child process: 1,000 simulated nodes to Ready, one Deployment 0 → 10,000 pods Ready → 0, pod start latency, RSS',
     load: () => import('./runtime.js'),
   },
+  clusters: {
+    description:
+      'the cluster operator in its own process: 1,000 simulated-runtime Clusters and 100 real embedded control planes to Ready, reconcile p50/p99, operator RSS',
+    load: () => import('./clusters.js'),
+  },
 };
 
 function usage(out: NodeJS.WritableStream): void {

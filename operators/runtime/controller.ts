@@ -1,0 +1,69 @@
+/**
+ * A controller: informers whose events map to root keys, one work queue, and a reconcile function
+ * per key (controller-runtime's shape). Event handlers only enqueue; the queue serialises each key,
+ * retries with backoff and honours requeue-after. Metrics, when given, count every reconcile.
+ */
+import type { KubeObject } from './client.js';
+import { objectKey, type Informer } from './informer.js';
+import type { OperatorMetrics } from './metrics.js';
+import { WorkQueue, type ReconcileResult } from './workqueue.js';
+
+export interface ControllerOptions {
+  readonly name: string;
+  readonly reconcile: (key: string) => Promise<ReconcileResult | void>;
+  /** @default 4 */
+  readonly concurrency?: number;
+  readonly metrics?: OperatorMetrics;
+  /** Told about every failed reconcile (after metrics counted it). */
+  readonly onError?: (key: string, err: unknown, attempt: number) => void;
+}
+
+interface Watch {
+  readonly informer: Informer;
+  readonly toKeys: (o: KubeObject) => Iterable<string>;
+}
+
+export class Controller {
+  readonly queue: WorkQueue;
+  private readonly watches: Watch[] = [];
+  private started = false;
+
+  constructor(private readonly opts: ControllerOptions) {
+    const hooks = opts.metrics?.queueHooks(opts.name);
+    this.queue = new WorkQueue(opts.reconcile, {
+      name: opts.name,
+      concurrency: opts.concurrency,
+      onProcessed: hooks?.onProcessed,
+      onError: (key, err, attempt) => {
+        hooks?.onError?.(key, err, attempt);
+        opts.onError?.(key, err, attempt);
+      },
+    });
+    opts.metrics?.trackQueue(opts.name, () => this.queue.depth);
+  }
+
+  /** Watches the root kind (keys are the objects' own) or, with `toKeys`, a kind that maps to roots. */
+  watch<T extends KubeObject>(informer: Informer<T>, toKeys: (o: T) => Iterable<string> = (o) => [objectKey(o)]): this {
+    if (this.started) throw new Error(`controller ${this.opts.name}: add watches before start()`);
+    this.watches.push({ informer: informer as unknown as Informer, toKeys: toKeys as Watch['toKeys'] });
+    return this;
+  }
+
+  /** Starts the informers and resolves once every cache has synced; reconciles begin at once. */
+  async start(): Promise<void> {
+    this.started = true;
+    for (const w of this.watches) {
+      const enqueue = (o: KubeObject) => {
+        for (const key of w.toKeys(o)) this.queue.add(key);
+      };
+      w.informer.on({ add: enqueue, update: (_old, o) => enqueue(o), delete: enqueue });
+    }
+    await Promise.all(this.watches.map((w) => w.informer.start()));
+    await Promise.all(this.watches.map((w) => w.informer.waitForSync()));
+  }
+
+  async stop(): Promise<void> {
+    this.queue.stop();
+    await Promise.all(this.watches.map((w) => w.informer.stop()));
+  }
+}

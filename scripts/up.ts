@@ -1,0 +1,126 @@
+/**
+ * `kok up` — the main job (`npm start`): the embedded meta-cluster in `.kok/`, the cluster
+ * operator beside it, an example fleet applied, progress shown until every Cluster is Ready, and
+ * then how to reach each cluster with kubectl. Ctrl-C stops; everything is kept on disk, so
+ * running it again resumes where it was.
+ */
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { join, resolve } from 'node:path';
+import { parseAllDocuments } from 'yaml';
+import { startEmbeddedCluster } from '../meta-cluster/cluster.js';
+import { createCA, issueCertificate } from '../meta-cluster/pki/pki.js';
+import { generateToken } from '../meta-cluster/pki/kubeconfig.js';
+import { ClusterOperator } from '../operators/cluster/operator.js';
+import { childResources, clusterResource } from '../operators/cluster/reconcile.js';
+import { KubeClient, type KubeObject, type ResourceRef } from '../operators/runtime/client.js';
+import { createLogger } from '../operators/runtime/log.js';
+import { serveMetrics } from '../operators/runtime/metrics.js';
+
+export interface UpOptions {
+  /** @default '.kok' */
+  readonly dir: string;
+  readonly port: number;
+  readonly nodes: number;
+  /** The fleet to apply (YAML, several documents). */
+  readonly fleet: string;
+}
+
+const refFor = (o: KubeObject): ResourceRef =>
+  o.kind === 'Cluster' ? clusterResource : o.kind === 'Namespace' ? childResources.Namespace : (() => { throw new Error(`kok up: the fleet file may hold Namespaces and Clusters, not ${o.kind}`); })();
+
+/** Runs until SIGINT/SIGTERM. */
+export async function up(opts: UpOptions): Promise<void> {
+  const dir = resolve(opts.dir);
+  const log = createLogger({ name: 'kok' });
+  const fleet = parseAllDocuments(readFileSync(opts.fleet, 'utf8')).map((d) => d.toJSON() as KubeObject).filter(Boolean);
+  fleet.forEach(refFor); // a bad fleet file fails before anything starts
+
+  console.log(`starting the embedded meta-cluster in ${join(dir, 'meta-cluster')} …`);
+  const meta = await startEmbeddedCluster({ dataDir: join(dir, 'meta-cluster'), port: opts.port, nodes: opts.nodes, clusterName: 'kok' });
+  const operator = new ClusterOperator({ kubeConfig: meta.kubeConfig, log: log.child({ component: 'cluster-operator' }) });
+  await operator.start();
+  const metricsServer = await startMetrics(operator, join(dir, 'operator'));
+  const client = new KubeClient(meta.kubeConfig, { fieldManager: 'kok-up' });
+
+  let stopping = false;
+  const stop = async (signal: string) => {
+    if (stopping) return;
+    stopping = true;
+    console.log(`\n${signal}: stopping (state is kept in ${dir}; run again to resume)`);
+    await operator.stop();
+    await metricsServer.close();
+    client.close();
+    await meta.stop();
+    process.exit(0);
+  };
+  process.on('SIGINT', () => void stop('SIGINT'));
+  process.on('SIGTERM', () => void stop('SIGTERM'));
+
+  for (const o of fleet) {
+    await client.patch(refFor(o), o.metadata.namespace, o.metadata.name!, 'apply', o, { force: true });
+  }
+  const clusters = fleet.filter((o) => o.kind === 'Cluster');
+  console.log(`applied ${clusters.length} Cluster(s) from ${opts.fleet}; waiting for them to be Ready …`);
+  await showProgress(client, clusters, () => stopping);
+  if (stopping) return;
+
+  const kubeconfigs = join(dir, 'clusters');
+  mkdirSync(kubeconfigs, { recursive: true, mode: 0o700 });
+  console.log('\nthe meta-cluster:');
+  console.log(`  export KUBECONFIG=${meta.apiServer.kubeconfigPath}`);
+  console.log('  kubectl get clusters -A            # or: kubectl get kok -A');
+  console.log('  kubectl get pods -n kcp-<namespace>-<name>   # a control plane, as pods');
+  for (const c of clusters) {
+    const ns = c.metadata.namespace!;
+    const name = c.metadata.name!;
+    const cluster = await client.get(clusterResource, ns, name);
+    const secretName = cluster.status?.kubeconfigSecretRef?.name;
+    const secret = await client.get(childResources.Secret, ns, secretName);
+    const file = join(kubeconfigs, `${ns}-${name}.kubeconfig`);
+    writeFileSync(file, Buffer.from(secret.data.value, 'base64'), { mode: 0o600 });
+    console.log(`\nbusiness cluster ${ns}/${name} (${cluster.status?.version} at ${cluster.status?.endpoint}):`);
+    console.log(`  kubectl --kubeconfig ${file} get ns`);
+    console.log(`  # the same kubeconfig from the meta-cluster: kubectl get secret -n ${ns} ${secretName} -o jsonpath='{.data.value}' | base64 -d`);
+  }
+  console.log(`\noperator metrics: ${metricsServer.url}/metrics (bearer token in ${join(dir, 'operator', 'metrics-token')})`);
+  console.log('Ctrl-C stops everything; state stays in', dir);
+}
+
+/** Prints a line whenever a Cluster's phase or Ready message changes, until all are Ready. */
+async function showProgress(client: KubeClient, clusters: KubeObject[], stopped: () => boolean): Promise<void> {
+  const last = new Map<string, string>();
+  const started = Date.now();
+  for (;;) {
+    let ready = 0;
+    for (const c of clusters) {
+      const key = `${c.metadata.namespace}/${c.metadata.name}`;
+      const got = await client.get(clusterResource, c.metadata.namespace, c.metadata.name!).catch(() => undefined);
+      const readyCond = (got?.status?.conditions ?? []).find((x: { type: string }) => x.type === 'Ready');
+      const line = `${got?.status?.phase ?? 'Pending'}${readyCond?.status === 'True' ? '' : ` — ${readyCond?.message ?? 'waiting for the operator'}`}`;
+      if (readyCond?.status === 'True') ready++;
+      if (last.get(key) !== line) {
+        last.set(key, line);
+        console.log(`[${((Date.now() - started) / 1000).toFixed(0).padStart(3)}s] ${key}: ${line}`);
+      }
+    }
+    if (ready === clusters.length || stopped()) return;
+    await new Promise((r) => setTimeout(r, 1000));
+  }
+}
+
+/** /metrics over TLS with a bearer token, both made on first start and kept in `dir`. */
+async function startMetrics(operator: ClusterOperator, dir: string) {
+  mkdirSync(dir, { recursive: true, mode: 0o700 });
+  const tokenFile = join(dir, 'metrics-token');
+  let token: string;
+  try {
+    token = readFileSync(tokenFile, 'utf8').trim();
+  } catch {
+    token = generateToken();
+    writeFileSync(tokenFile, token, { mode: 0o600 });
+  }
+  const ca = await createCA({ commonName: 'kok-operator-metrics-ca' });
+  const tls = await issueCertificate(ca, { commonName: 'kok-operator-metrics', usages: ['server'], ipAddresses: ['127.0.0.1'], dnsNames: ['localhost'] });
+  writeFileSync(join(dir, 'metrics-ca.crt'), ca.certPem);
+  return serveMetrics(operator.metrics, { host: '127.0.0.1', port: 0, tls, token });
+}

@@ -13,7 +13,7 @@ import { generateToken } from '../meta-cluster/pki/kubeconfig.js';
 import { ClusterOperator } from '../operators/cluster/operator.js';
 import { childResources, clusterResource } from '../operators/cluster/reconcile.js';
 import { KubeClient, type KubeObject, type ResourceRef } from '../operators/runtime/client.js';
-import { createLogger } from '../operators/runtime/log.js';
+import { createLogger, type LogLevel } from '../operators/runtime/log.js';
 import { serveMetrics } from '../operators/runtime/metrics.js';
 
 export interface UpOptions {
@@ -31,7 +31,8 @@ const refFor = (o: KubeObject): ResourceRef =>
 /** Runs until SIGINT/SIGTERM. */
 export async function up(opts: UpOptions): Promise<void> {
   const dir = resolve(opts.dir);
-  const log = createLogger({ name: 'kok' });
+  // The progress lines are the user's view here; operator logs only say something when it matters.
+  const log = createLogger({ name: 'kok', level: (process.env['KOK_LOG_LEVEL'] as LogLevel | undefined) ?? 'warn' });
   const fleet = parseAllDocuments(readFileSync(opts.fleet, 'utf8')).map((d) => d.toJSON() as KubeObject).filter(Boolean);
   fleet.forEach(refFor); // a bad fleet file fails before anything starts
 

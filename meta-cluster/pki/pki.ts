@@ -272,14 +272,25 @@ export function certificateInfo(certPem: string): CertificateInfo {
 
 /** True when the certificate expires within `renewBeforeDays` of `now` (or already has). */
 export function needsRenewal(certPem: string, now: Date = new Date(), renewBeforeDays = 30): boolean {
-  const { notAfter } = certificateInfo(certPem);
+  // Node's native parser: operators check every certificate of every cluster they reconcile.
+  const notAfter = new Date(nodeCertificate(certPem, 'certificate').validTo);
   return notAfter.getTime() - now.getTime() <= renewBeforeDays * DAY_MS;
 }
 
 /** True when `keyPem` is the private key of the certificate's public key. */
 export function keyMatchesCertificate(certPem: string, keyPem: string): boolean {
-  const cert = parseCertificate(certPem, 'certificate');
-  return sameKey(cert, privateKeyObject(keyPem, 'private key'));
+  return nodeCertificate(certPem, 'certificate').checkPrivateKey(privateKeyObject(keyPem, 'private key'));
+}
+
+/** The DNS and IP subject alternative names (IPs in canonical form), read by Node's native parser. */
+export function subjectAltNames(certPem: string): { dnsNames: string[]; ipAddresses: string[] } {
+  const dnsNames: string[] = [];
+  const ipAddresses: string[] = [];
+  for (const entry of (nodeCertificate(certPem, 'certificate').subjectAltName ?? '').split(', ')) {
+    if (entry.startsWith('DNS:')) dnsNames.push(entry.slice(4));
+    else if (entry.startsWith('IP Address:')) ipAddresses.push(normalizeIpAddress(entry.slice(11)));
+  }
+  return { dnsNames, ipAddresses };
 }
 
 /** True when `certPem` carries a valid signature of the CA in `caCertPem`. Does not look at dates. */

@@ -5,14 +5,15 @@
  * no longer signed by its current CA, or lacks a name it must carry.
  */
 import { parse } from 'yaml';
+import { X509Certificate } from 'node:crypto';
 import {
-  certificateInfo,
   createCA,
   createKeyPair,
   isSignedBy,
   issueCertificate,
   keyMatchesCertificate,
   needsRenewal,
+  subjectAltNames,
   type CertificateAndKey,
   type CertificateUsage,
 } from '../../meta-cluster/pki/pki.js';
@@ -177,14 +178,12 @@ export function credentialProblem(c: Credential, data: SecretData | undefined, c
   if (c.kind === 'keypair') return data['sa.key'] && data['sa.pub'] ? undefined : 'sa.key or sa.pub is missing';
   const stored = storedCert(c, data);
   if (!stored) return 'certificate or key is missing';
-  let info;
   try {
-    info = certificateInfo(stored.certPem);
     if (!keyMatchesCertificate(stored.certPem, stored.keyPem)) return 'the key does not match the certificate';
   } catch (err) {
     return `unreadable certificate: ${(err as Error).message}`;
   }
-  if (needsRenewal(stored.certPem, now, RENEW_BEFORE_DAYS)) return `expires ${info.notAfter.toISOString()}`;
+  if (needsRenewal(stored.certPem, now, RENEW_BEFORE_DAYS)) return `expires ${new Date(new X509Certificate(stored.certPem).validTo).toISOString()}`;
   if (c.kind === 'ca') return undefined;
   const ca = cas.get(c.kind === 'cert' ? c.ca : secretNames.ca);
   if (!ca || !isSignedBy(stored.certPem, ca.certPem)) return 'not signed by the current CA';
@@ -193,7 +192,8 @@ export function credentialProblem(c: Credential, data: SecretData | undefined, c
     if (kubeconfigField(data, 'certificate-authority-data') !== Buffer.from(ca.certPem).toString('base64')) return 'CA data is stale';
     return undefined;
   }
-  const missing = [...(c.dnsNames ?? []).filter((n) => !info.dnsNames.includes(n)), ...(c.ipAddresses ?? []).filter((n) => !info.ipAddresses.includes(n))];
+  const sans = subjectAltNames(stored.certPem);
+  const missing = [...(c.dnsNames ?? []).filter((n) => !sans.dnsNames.includes(n)), ...(c.ipAddresses ?? []).filter((n) => !sans.ipAddresses.includes(n))];
   return missing.length ? `lacks names ${missing.join(', ')}` : undefined;
 }
 
@@ -201,7 +201,7 @@ export function credentialProblem(c: Credential, data: SecretData | undefined, c
 export function renewalDue(c: Credential, data: SecretData): Date | undefined {
   const stored = c.kind === 'keypair' ? undefined : storedCert(c, data);
   if (!stored) return undefined;
-  return new Date(certificateInfo(stored.certPem).notAfter.getTime() - RENEW_BEFORE_DAYS * DAY_MS);
+  return new Date(new Date(new X509Certificate(stored.certPem).validTo).getTime() - RENEW_BEFORE_DAYS * DAY_MS);
 }
 
 /** The current CA of a stored CA Secret. */

@@ -11,10 +11,11 @@ import { KubeClient, isAlreadyExists, type KubeObject } from '../runtime/client.
 import { ClusterClientRegistry } from '../runtime/cluster-clients.js';
 import { Controller } from '../runtime/controller.js';
 import { EventRecorder } from '../runtime/events.js';
-import { Informer } from '../runtime/informer.js';
+import { Informer, stripManagedFields } from '../runtime/informer.js';
 import { LeaderElector } from '../runtime/leader-election.js';
 import { createLogger } from '../runtime/log.js';
 import { OperatorMetrics } from '../runtime/metrics.js';
+import { slimmers } from './cache.js';
 import { clusterKey, clusterOf, components, FIELD_MANAGER, labels, MANAGED_BY } from './names.js';
 import { childResources, clusterResource, ClusterReconciler, type Caches, type ChildKind } from './reconcile.js';
 
@@ -99,15 +100,19 @@ export class ClusterOperator {
   private async startController(): Promise<void> {
     if (this.running) return;
     const { client, metrics, log } = this;
-    const informer = <T extends KubeObject>(kind: string, resource: (typeof childResources)[ChildKind] | typeof clusterResource, labelSelector?: string) =>
-      new Informer<T>({ client, resource, labelSelector, onRestart: metrics.informerRestartHook(kind) });
+    const informer = <T extends KubeObject>(
+      kind: string,
+      resource: (typeof childResources)[ChildKind] | typeof clusterResource,
+      transform: (o: KubeObject) => KubeObject,
+      labelSelector?: string,
+    ) => new Informer<T>({ client, resource, labelSelector, onRestart: metrics.informerRestartHook(kind), transform: transform as <X extends KubeObject>(o: X) => X });
     const managed = `${labels.managedBy}=${MANAGED_BY}`;
     const caches = {
-      Cluster: informer('clusters', clusterResource),
+      Cluster: informer('clusters', clusterResource, stripManagedFields),
       ...Object.fromEntries(
         (Object.keys(childResources) as ChildKind[]).map((kind) => [
           kind,
-          informer(kind, childResources[kind], kind === 'Pod' ? `${managed},${labels.component}=${components.apiServer}` : managed),
+          informer(kind, childResources[kind], slimmers[kind], kind === 'Pod' ? `${managed},${labels.component}=${components.apiServer}` : managed),
         ]),
       ),
     } as Caches;

@@ -77,7 +77,7 @@ const requeue = (scope: Scope, ms: number) => {
 };
 
 export class ClusterReconciler {
-  /** Validation results by Secret uid/resourceVersion and the CAs they were checked against. */
+  /** Secrets found good, by uid, resourceVersion and the CA versions they were checked against. */
   private readonly validated = new Map<string, { renewAt?: number }>();
 
   constructor(private readonly deps: ReconcilerDeps) {}
@@ -151,37 +151,67 @@ export class ClusterReconciler {
     }
   }
 
-  /** CAs, certificates, the service-account key and kubeconfigs, each in its Secret. */
+  /**
+   * CAs, certificates, the service-account key and kubeconfigs, each in its Secret. A Secret found
+   * good stays good until it or a CA before it changes, so the usual reconcile reads no key
+   * material at all; otherwise every Secret is read (the cache holds no data) and checked.
+   */
   private async ensureCredentials(scope: Scope): Promise<void> {
     const { cluster, namespace, observation: o } = scope;
-    const service = this.deps.caches.Service.get(namespace, components.apiServer);
-    const endpoint = endpointOf(service);
+    const endpoint = endpointOf(this.deps.caches.Service.get(namespace, components.apiServer));
     o.endpoint = endpoint?.url;
     const adminSecret = kubeconfigSecretName(scope.ref);
+    if (endpoint) o.kubeconfigSecret = adminSecret;
+    const plan = credentialPlan({ cluster, namespace, endpoint, adminSecret });
+    if (this.credentialsKnownGood(scope, plan)) return;
+
     const cas = new Map<string, CertificateAndKey>();
     const caVersions: string[] = [];
-    for (const c of credentialPlan({ cluster, namespace, endpoint, adminSecret })) {
-      const stored = this.deps.caches.Secret.get(c.namespace, c.secret);
+    for (const c of plan) {
+      const stored = await this.readSecret(c);
       const data = stored && decodeSecret(stored);
-      const memoKey = stored && `${stored.metadata.uid}/${stored.metadata.resourceVersion}/${caVersions.join(',')}`;
-      const memo = memoKey ? this.validated.get(memoKey) : undefined;
-      const problem = memo ? undefined : credentialProblem(c, data, cas, scope.now);
-      let current = data;
+      const known = stored && this.validated.get(verdictKey(stored, caVersions));
+      const problem = known ? undefined : credentialProblem(c, data, cas, scope.now);
+      let current = data!;
+      let version = stored?.metadata.resourceVersion;
       if (problem) {
         const generated = await generateCredential(c, cas, scope.now);
-        current = generated.data;
         const written = await this.writeSecret(scope, c, stored, generated.type, generated.data);
         void this.deps.events.event(cluster, 'Normal', 'CredentialIssued', `Secret ${c.namespace}/${c.secret} issued (${problem})`);
-        caVersions.push(`${c.secret}@${written.metadata.resourceVersion}`);
-      } else {
-        const renewAt = memo ? memo.renewAt : renewalDue(c, data!)?.getTime();
-        if (!memo) this.validated.set(memoKey!, { renewAt });
-        if (renewAt !== undefined) requeue(scope, Math.max(1_000, renewAt - scope.now.getTime())); // certificate renewal
-        if (c.kind === 'ca') caVersions.push(`${c.secret}@${stored!.metadata.resourceVersion}`);
+        current = generated.data;
+        version = written.metadata.resourceVersion;
+        this.validated.set(verdictKey(written, caVersions), { renewAt: renewalDue(c, current)?.getTime() });
+      } else if (!known) {
+        this.validated.set(verdictKey(stored!, caVersions), { renewAt: renewalDue(c, current)?.getTime() });
       }
-      if (c.kind === 'ca') cas.set(c.secret, caOf(current!));
+      if (c.kind === 'ca') {
+        cas.set(c.secret, caOf(current));
+        caVersions.push(`${c.secret}@${version}`);
+      }
     }
-    if (endpoint) o.kubeconfigSecret = adminSecret;
+    this.credentialsKnownGood(scope, plan);
+  }
+
+  /** True when every cached Secret of the plan was found good as it is; requeues for renewals. */
+  private credentialsKnownGood(scope: Scope, plan: Credential[]): boolean {
+    const caVersions: string[] = [];
+    for (const c of plan) {
+      const stored = this.deps.caches.Secret.get(c.namespace, c.secret);
+      const known = stored && this.validated.get(verdictKey(stored, caVersions));
+      if (!known) return false;
+      if (known.renewAt !== undefined) requeue(scope, Math.max(1_000, known.renewAt - scope.now.getTime())); // certificate renewal
+      if (c.kind === 'ca') caVersions.push(`${c.secret}@${stored!.metadata.resourceVersion}`);
+    }
+    return true;
+  }
+
+  private async readSecret(c: Credential): Promise<KubeObject | undefined> {
+    try {
+      return await this.deps.client.get(childResources.Secret, c.namespace, c.secret);
+    } catch (err) {
+      if (isNotFound(err)) return undefined;
+      throw err;
+    }
   }
 
   private async writeSecret(scope: Scope, c: Credential, stored: KubeObject | undefined, type: string, data: SecretData): Promise<KubeObject> {
@@ -204,8 +234,8 @@ export class ClusterReconciler {
       try {
         return await this.deps.client.create(secrets, c.namespace, body);
       } catch (err) {
-        // Our cache is behind: never overwrite what someone else just wrote; retry with a fresh view.
-        if (isAlreadyExists(err)) throw new Error(`Secret ${c.namespace}/${c.secret} exists but is not in the cache yet; retrying`);
+        // Created since we read it: never overwrite what someone else just wrote; retry with a fresh view.
+        if (isAlreadyExists(err)) throw new Error(`Secret ${c.namespace}/${c.secret} was created concurrently; retrying`);
         throw err;
       }
     }
@@ -216,15 +246,15 @@ export class ClusterReconciler {
   /** etcd, the API server, controller-manager, scheduler, their Services, PDBs and NetworkPolicy. */
   private async ensureWorkloads(scope: Scope): Promise<void> {
     const { namespace, observation: o } = scope;
-    for (const obj of desiredControlPlane({ cluster: scope.cluster, namespace, versions: scope.plan!.versions })) {
-      const written = await this.apply(obj);
-      if (written.kind === 'StatefulSet') o.etcd = written;
-      if (written.kind === 'Deployment') {
-        const name = written.metadata.name;
-        if (name === components.apiServer) o.apiServer = written;
-        else if (name === components.controllerManager) o.controllerManager = written;
-        else o.scheduler = written;
-      }
+    // Independent objects: written side by side, a round trip each at most.
+    const written = await Promise.all(desiredControlPlane({ cluster: scope.cluster, namespace, versions: scope.plan!.versions }).map((obj) => this.apply(obj)));
+    for (const w of written) {
+      if (w.kind === 'StatefulSet') o.etcd = w;
+      if (w.kind !== 'Deployment') continue;
+      const name = w.metadata.name;
+      if (name === components.apiServer) o.apiServer = w;
+      else if (name === components.controllerManager) o.controllerManager = w;
+      else o.scheduler = w;
     }
   }
 
@@ -310,6 +340,9 @@ export function endpointOf(service: KubeObject | undefined): { host: string; url
   const port = ingress.ports?.[0]?.port ?? service!.spec?.ports?.[0]?.port ?? 6443;
   return { host, url: `https://${host.includes(':') ? `[${host}]` : host}:${port}` };
 }
+
+/** A Secret's verdict holds for this exact version and the exact versions of the CAs before it. */
+const verdictKey = (s: KubeObject, caVersions: readonly string[]) => `${s.metadata.uid}/${s.metadata.resourceVersion}/${caVersions.join(',')}`;
 
 function decodeSecret(s: KubeObject): SecretData {
   const data = (s.data ?? {}) as Record<string, string>;

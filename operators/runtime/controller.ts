@@ -49,17 +49,21 @@ export class Controller {
     return this;
   }
 
-  /** Starts the informers and resolves once every cache has synced; reconciles begin at once. */
+  /**
+   * Starts the informers; once every cache has synced, their objects are enqueued and reconciles
+   * begin. Not before: a reconcile that read a half-filled cache would try to create what exists.
+   */
   async start(): Promise<void> {
     this.started = true;
+    await Promise.all(this.watches.map((w) => w.informer.start()));
+    await Promise.all(this.watches.map((w) => w.informer.waitForSync()));
+    // Handlers added after the sync hear every cached object as an add first.
     for (const w of this.watches) {
       const enqueue = (o: KubeObject) => {
         for (const key of w.toKeys(o)) this.queue.add(key);
       };
       w.informer.on({ add: enqueue, update: (_old, o) => enqueue(o), delete: enqueue });
     }
-    await Promise.all(this.watches.map((w) => w.informer.start()));
-    await Promise.all(this.watches.map((w) => w.informer.waitForSync()));
   }
 
   async stop(): Promise<void> {

@@ -25,6 +25,17 @@ export interface InformerOptions {
   onRestart?: (reason: string) => void;
   /** Watch connection timeout asked of the server; @default 5–10 minutes. */
   watchTimeoutSeconds?: number;
+  /**
+   * Applied to every object before it is cached (client-go's TransformFunc), e.g. to drop
+   * managedFields a controller never reads: at thousands of objects they are most of the memory.
+   */
+  transform?: <T extends KubeObject>(o: T) => T;
+}
+
+/** A transform that drops `metadata.managedFields`. */
+export function stripManagedFields<T extends KubeObject>(o: T): T {
+  if (o.metadata?.managedFields) delete o.metadata.managedFields;
+  return o;
 }
 
 export const objectKey = (o: KubeObject): string =>
@@ -150,7 +161,7 @@ export class Informer<T extends KubeObject = KubeObject> {
         limit: 500,
         continue: cont,
       });
-      for (const o of page.items) fresh.set(objectKey(o), o);
+      for (const o of page.items) fresh.set(objectKey(o), this.opts.transform ? this.opts.transform(o) : o);
       cont = page.metadata.continue;
       rv = page.metadata.resourceVersion ?? '';
     } while (cont);
@@ -179,9 +190,10 @@ export class Informer<T extends KubeObject = KubeObject> {
       this.watch?.stop();
       return;
     }
-    const o = e.object as T;
+    let o = e.object as T;
     if (o.metadata?.resourceVersion) this.resourceVersion = o.metadata.resourceVersion;
     if (e.type === 'BOOKMARK') return;
+    if (this.opts.transform) o = this.opts.transform(o);
     const key = objectKey(o);
     const old = this.cache.get(key);
     if (e.type === 'DELETED') {

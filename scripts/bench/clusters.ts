@@ -20,6 +20,7 @@
  *
  * Args: --simulated N (1000)  --real N (100)  --nodes N (meta-cluster nodes for the simulated
  *       run, 400)  --timeout S (per run, 600)  --check (exit 1 on a missed target)
+ *       --cpu-prof DIR (profile the operator of the simulated run; the largest file is its main thread)
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { readFileSync } from 'node:fs';
@@ -45,8 +46,8 @@ interface Child {
   output(): string;
 }
 
-function startChild(args: string[], env: Record<string, string> = {}): Child {
-  const proc = spawn(process.execPath, ['--import', 'tsx', kokCli, ...args], {
+function startChild(args: string[], env: Record<string, string> = {}, nodeArgs: string[] = []): Child {
+  const proc = spawn(process.execPath, [...nodeArgs, '--import', 'tsx', kokCli, ...args], {
     cwd: repoRoot,
     stdio: ['ignore', 'pipe', 'pipe'],
     env: { ...process.env, KOK_LOG_LEVEL: 'warn', ...env },
@@ -134,9 +135,16 @@ interface RunResult {
   p99Ms: number;
   rssMiB: number;
   hwmMiB: number;
+  heapUsedMiB: number;
 }
 
-async function runFleet(opts: { count: number; nodes: number; runtime: 'simulated' | 'embedded'; replicas: 1 | 3; timeoutS: number }): Promise<RunResult> {
+/** A gauge's value from a Prometheus text page (the first series of that name). */
+function gauge(metricsText: string, name: string): number {
+  const line = metricsText.split('\n').find((l) => l.startsWith(`${name} `) || l.startsWith(`${name}{`));
+  return line ? Number(line.slice(line.lastIndexOf(' ') + 1)) : NaN;
+}
+
+async function runFleet(opts: { count: number; nodes: number; runtime: 'simulated' | 'embedded'; replicas: 1 | 3; timeoutS: number; cpuProfDir?: string }): Promise<RunResult> {
   let meta: Child | undefined;
   let operator: Child | undefined;
   let client: KubeClient | undefined;
@@ -154,7 +162,7 @@ async function runFleet(opts: { count: number; nodes: number; runtime: 'simulate
     meta = startChild(['meta-cluster', 'start', '--data-dir', join(scratch.tmp, 'meta'), '--nodes', String(opts.nodes), '--control-plane-runtime', opts.runtime]);
     const kubeconfig = await meta.waitFor(/kubeconfig: (\S+)/, 120_000);
     const token = generateToken();
-    operator = startChild(['operator', 'cluster', '--kubeconfig', kubeconfig, '--no-leader-elect', '--metrics-port', '0', '--concurrency', '16'], { KOK_METRICS_TOKEN: token });
+    operator = startChild(['operator', 'cluster', '--kubeconfig', kubeconfig, '--no-leader-elect', '--metrics-port', '0', '--concurrency', '16'], { KOK_METRICS_TOKEN: token }, opts.cpuProfDir ? ['--cpu-prof', '--cpu-prof-dir', opts.cpuProfDir] : []);
     const metricsUrl = await operator.waitFor(/metrics: (\S+)/, 60_000);
 
     const kc = new k8s.KubeConfig();
@@ -199,12 +207,19 @@ async function runFleet(opts: { count: number; nodes: number; runtime: 'simulate
     const text = await httpsGet(metricsUrl, token);
     const mem = procStatusMiB(operator.proc.pid!);
     await informer.stop();
+    if (opts.cpuProfDir) {
+      // SIGINT lets the operator stop and exit normally, which writes the profile.
+      const exited = new Promise((r) => operator!.proc.once('exit', r));
+      operator.proc.kill('SIGINT');
+      await Promise.race([exited, new Promise((r) => setTimeout(r, 10_000))]);
+    }
     return {
       readySec,
       p50Ms: histogramQuantile(text, 'kok_reconcile_duration_seconds', 0.5) * 1000,
       p99Ms: histogramQuantile(text, 'kok_reconcile_duration_seconds', 0.99) * 1000,
       rssMiB: mem.rss,
       hwmMiB: mem.hwm,
+      heapUsedMiB: gauge(text, 'nodejs_heap_size_used_bytes') / 2 ** 20,
     };
   } finally {
     scratch.dispose();
@@ -222,7 +237,7 @@ export async function run(args: string[]): Promise<number> {
     },
     'scripts/bench/clusters.ts',
   );
-  const sim = await runFleet({ count: cfg.simulated, nodes: cfg.nodes, runtime: 'simulated', replicas: 3, timeoutS: cfg.timeoutS });
+  const sim = await runFleet({ count: cfg.simulated, nodes: cfg.nodes, runtime: 'simulated', replicas: 3, timeoutS: cfg.timeoutS, cpuProfDir: cfg.cpuProfDir });
   const real = cfg.real > 0 ? await runFleet({ count: cfg.real, nodes: 20, runtime: 'embedded', replicas: 1, timeoutS: cfg.timeoutS }) : undefined;
   const metrics: Metric[] = [
     { name: 'simulated1kReadySec', value: sim.readySec, unit: 's', target: { op: '<', value: 300, note: `${cfg.simulated} simulated-runtime Clusters` } },
@@ -235,6 +250,7 @@ export async function run(args: string[]): Promise<number> {
     { name: 'realReconcileP99Ms', value: real?.p99Ms ?? NaN, unit: 'ms' },
     { name: 'operatorRssMiB', value: sim.rssMiB, unit: 'MiB', target: { op: '<', value: 300, note: `at ${cfg.simulated} Clusters` } },
     { name: 'operatorPeakRssMiB', value: sim.hwmMiB, unit: 'MiB' },
+    { name: 'operatorHeapUsedMiB', value: sim.heapUsedMiB, unit: 'MiB', note: 'V8 heap in use at the end of the simulated run (nodejs_heap_size_used_bytes)' },
   ];
   printTable(metrics);
   const path = writeResult('clusters', metrics, { ...cfg }, { loadavg1: loadavg()[0] });

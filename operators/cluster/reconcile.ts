@@ -167,6 +167,7 @@ export class ClusterReconciler {
 
     const cas = new Map<string, CertificateAndKey>();
     const caVersions: string[] = [];
+    const issued: string[] = [];
     for (const c of plan) {
       const stored = await this.readSecret(c);
       const data = stored && decodeSecret(stored);
@@ -177,7 +178,7 @@ export class ClusterReconciler {
       if (problem) {
         const generated = await generateCredential(c, cas, scope.now);
         const written = await this.writeSecret(scope, c, stored, generated.type, generated.data);
-        void this.deps.events.event(cluster, 'Normal', 'CredentialIssued', `Secret ${c.namespace}/${c.secret} issued (${problem})`);
+        issued.push(`${c.secret} (${problem})`);
         current = generated.data;
         version = written.metadata.resourceVersion;
         this.validated.set(verdictKey(written, caVersions), { renewAt: renewalDue(c, current)?.getTime() });
@@ -190,6 +191,8 @@ export class ClusterReconciler {
       }
     }
     this.credentialsKnownGood(scope, plan);
+    // One Event per reconcile, not per Secret: a new cluster issues a dozen at once.
+    if (issued.length) void this.deps.events.event(cluster, 'Normal', 'CredentialsIssued', `issued ${issued.join(', ')}`);
   }
 
   /** True when every cached Secret of the plan was found good as it is; requeues for renewals. */
@@ -205,7 +208,12 @@ export class ClusterReconciler {
     return true;
   }
 
+  /**
+   * The Secret with its data. One the cache has never seen is taken as missing without asking:
+   * if the cache is merely behind, creating it fails with AlreadyExists and the reconcile retries.
+   */
   private async readSecret(c: Credential): Promise<KubeObject | undefined> {
+    if (!this.deps.caches.Secret.get(c.namespace, c.secret)) return undefined;
     try {
       return await this.deps.client.get(childResources.Secret, c.namespace, c.secret);
     } catch (err) {
@@ -307,10 +315,20 @@ export class ClusterReconciler {
   private async apply(obj: KubeObject): Promise<KubeObject> {
     const kind = obj.kind as ChildKind;
     const ns = obj.metadata.namespace;
-    const cached = this.deps.caches[kind].get(ns, obj.metadata.name!);
+    const name = obj.metadata.name!;
+    const cached = this.deps.caches[kind].get(ns, name);
     if (cached && cached.metadata.annotations?.[DESIRED_HASH_ANNOTATION] === obj.metadata.annotations?.[DESIRED_HASH_ANNOTATION]) return cached;
-    this.deps.log.debug({ kind, namespace: ns, name: obj.metadata.name }, cached ? 'updating' : 'creating');
-    return this.deps.client.patch(childResources[kind], ns, obj.metadata.name!, 'apply', obj, { force: true });
+    this.deps.log.debug({ kind, namespace: ns, name }, cached ? 'updating' : 'creating');
+    const ref = childResources[kind];
+    if (!cached) {
+      // A plain create is the cheap path for a new child; server-side apply settles the rest.
+      try {
+        return await this.deps.client.create(ref, ns, obj);
+      } catch (err) {
+        if (!isAlreadyExists(err)) throw err;
+      }
+    }
+    return this.deps.client.patch(ref, ns, name, 'apply', obj, { force: true });
   }
 
   private async patchStatus(scope: Scope, reconciled: boolean): Promise<void> {

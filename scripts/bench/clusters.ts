@@ -20,7 +20,8 @@
  *
  * Args: --simulated N (1000)  --real N (100)  --nodes N (meta-cluster nodes for the simulated
  *       run, 400)  --timeout S (per run, 600)  --check (exit 1 on a missed target)
- *       --cpu-prof DIR (profile the operator of the simulated run; the largest file is its main thread)
+ *       --cpu-prof DIR (profile the simulated run: DIR/operator and DIR/meta-cluster; in each, the
+ *       largest file is the main thread)
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { readFileSync } from 'node:fs';
@@ -159,10 +160,15 @@ async function runFleet(opts: { count: number; nodes: number; runtime: 'simulate
     },
   });
   try {
-    meta = startChild(['meta-cluster', 'start', '--data-dir', join(scratch.tmp, 'meta'), '--nodes', String(opts.nodes), '--control-plane-runtime', opts.runtime]);
+    const prof = (who: string) => (opts.cpuProfDir ? ['--cpu-prof', '--cpu-prof-dir', join(opts.cpuProfDir, who)] : []);
+    meta = startChild(
+      ['meta-cluster', 'start', '--data-dir', join(scratch.tmp, 'meta'), '--nodes', String(opts.nodes), '--control-plane-runtime', opts.runtime],
+      {},
+      prof('meta-cluster'),
+    );
     const kubeconfig = await meta.waitFor(/kubeconfig: (\S+)/, 120_000);
     const token = generateToken();
-    operator = startChild(['operator', 'cluster', '--kubeconfig', kubeconfig, '--no-leader-elect', '--metrics-port', '0', '--concurrency', '16'], { KOK_METRICS_TOKEN: token }, opts.cpuProfDir ? ['--cpu-prof', '--cpu-prof-dir', opts.cpuProfDir] : []);
+    operator = startChild(['operator', 'cluster', '--kubeconfig', kubeconfig, '--no-leader-elect', '--metrics-port', '0', '--concurrency', '16'], { KOK_METRICS_TOKEN: token }, prof('operator'));
     const metricsUrl = await operator.waitFor(/metrics: (\S+)/, 60_000);
 
     const kc = new k8s.KubeConfig();
@@ -208,10 +214,12 @@ async function runFleet(opts: { count: number; nodes: number; runtime: 'simulate
     const mem = procStatusMiB(operator.proc.pid!);
     await informer.stop();
     if (opts.cpuProfDir) {
-      // SIGINT lets the operator stop and exit normally, which writes the profile.
-      const exited = new Promise((r) => operator!.proc.once('exit', r));
-      operator.proc.kill('SIGINT');
-      await Promise.race([exited, new Promise((r) => setTimeout(r, 10_000))]);
+      // SIGINT lets both stop and exit normally, which writes their profiles.
+      for (const child of [operator, meta]) {
+        const exited = new Promise((r) => child.proc.once('exit', r));
+        child.proc.kill('SIGINT');
+        await Promise.race([exited, new Promise((r) => setTimeout(r, 15_000))]);
+      }
     }
     return {
       readySec,

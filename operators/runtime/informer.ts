@@ -45,6 +45,8 @@ const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms).unref?.());
 
 export class Informer<T extends KubeObject = KubeObject> {
   private readonly cache = new Map<string, T>();
+  /** The cache again, by namespace: controllers list one namespace per reconcile, at any scale. */
+  private readonly byNamespace = new Map<string, Map<string, T>>();
   private readonly handlers: InformerHandlers<T>[] = [];
   private resourceVersion = '';
   private stopped = true;
@@ -74,9 +76,27 @@ export class Informer<T extends KubeObject = KubeObject> {
     return this.cache.get(namespace ? `${namespace}/${name}` : name);
   }
 
+  /** Every cached object, or those of one namespace (from an index: no scan of the whole cache). */
   list(namespace?: string): T[] {
-    const all = [...this.cache.values()];
-    return namespace === undefined ? all : all.filter((o) => o.metadata.namespace === namespace);
+    if (namespace === undefined) return [...this.cache.values()];
+    const inNamespace = this.byNamespace.get(namespace);
+    return inNamespace ? [...inNamespace.values()] : [];
+  }
+
+  private put(key: string, o: T): void {
+    this.cache.set(key, o);
+    const ns = o.metadata.namespace ?? '';
+    let index = this.byNamespace.get(ns);
+    if (!index) this.byNamespace.set(ns, (index = new Map()));
+    index.set(key, o);
+  }
+
+  private remove(key: string, o: T): void {
+    this.cache.delete(key);
+    const ns = o.metadata.namespace ?? '';
+    const index = this.byNamespace.get(ns);
+    index?.delete(key);
+    if (index?.size === 0) this.byNamespace.delete(ns);
   }
 
   /** Starts the loop; resolves once the first list is in the cache. */
@@ -167,13 +187,13 @@ export class Informer<T extends KubeObject = KubeObject> {
     } while (cont);
     for (const [key, old] of this.cache) {
       if (!fresh.has(key)) {
-        this.cache.delete(key);
+        this.remove(key, old);
         this.emit((h) => h.delete?.(old));
       }
     }
     for (const [key, o] of fresh) {
       const old = this.cache.get(key);
-      this.cache.set(key, o);
+      this.put(key, o);
       if (!old) this.emit((h) => h.add?.(o));
       else if (old.metadata.resourceVersion !== o.metadata.resourceVersion) this.emit((h) => h.update?.(old, o));
     }
@@ -197,10 +217,10 @@ export class Informer<T extends KubeObject = KubeObject> {
     const key = objectKey(o);
     const old = this.cache.get(key);
     if (e.type === 'DELETED') {
-      this.cache.delete(key);
+      if (old) this.remove(key, old);
       this.emit((h) => h.delete?.(o));
     } else {
-      this.cache.set(key, o);
+      this.put(key, o);
       if (old) this.emit((h) => h.update?.(old, o));
       else this.emit((h) => h.add?.(o));
     }

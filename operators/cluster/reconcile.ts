@@ -25,6 +25,7 @@ import {
 } from './credentials.js';
 import { desiredControlPlane, desiredNamespace } from './desired.js';
 import { clusterLabels, components, controlPlaneNamespace, DESIRED_HASH_ANNOTATION, FINALIZER, kubeconfigSecretName, parseClusterKey, type ClusterRef } from './names.js';
+import { slimmers } from './cache.js';
 import { InvalidClusterSpec, planRollout, type RolloutPlan } from './rollout.js';
 import { computeStatus, type Observation } from './status.js';
 import type { CertificateAndKey } from '../../meta-cluster/pki/pki.js';
@@ -56,6 +57,36 @@ export interface ReconcilerDeps {
   readonly now?: () => Date;
 }
 
+/**
+ * Children this reconciler created that its caches do not show yet. Without it, the reconcile
+ * that follows a create (an event comes at once) would find nothing cached, create again, get
+ * AlreadyExists and fall back to a server-side apply — for every child of every new cluster.
+ * Entries go as soon as the cache has the object, or after a while in case it never will.
+ */
+class RecentCreates {
+  private readonly entries = new Map<string, { obj: KubeObject; at: number }>();
+
+  constructor(private readonly ttlMs = 30_000) {}
+
+  remember(kind: ChildKind, obj: KubeObject): void {
+    const now = Date.now();
+    if (this.entries.size > 10_000) for (const [k, e] of this.entries) if (now - e.at > this.ttlMs) this.entries.delete(k);
+    this.entries.set(`${kind}/${obj.metadata.namespace}/${obj.metadata.name}`, { obj: slimmers[kind](obj), at: now });
+  }
+
+  /** The cached object, or what we created when the cache does not have it yet. */
+  view(kind: ChildKind, cached: KubeObject | undefined, namespace: string | undefined, name: string): KubeObject | undefined {
+    const key = `${kind}/${namespace}/${name}`;
+    const e = this.entries.get(key);
+    if (!e) return cached;
+    if (cached || Date.now() - e.at > this.ttlMs) {
+      this.entries.delete(key);
+      return cached;
+    }
+    return e.obj;
+  }
+}
+
 /** Pods that only simulate a process say so in this condition (see the node agent). */
 const SIMULATED_CONDITION = 'kok.dev/Simulated';
 const MAX_REQUEUE_MS = 12 * 3_600_000;
@@ -79,6 +110,12 @@ const requeue = (scope: Scope, ms: number) => {
 export class ClusterReconciler {
   /** Secrets found good, by uid, resourceVersion and the CA versions they were checked against. */
   private readonly validated = new Map<string, { renewAt?: number }>();
+  private readonly created = new RecentCreates();
+
+  /** A child as this reconciler last knows it: the cache, or its own create the cache has not shown yet. */
+  private child(kind: ChildKind, namespace: string | undefined, name: string): KubeObject | undefined {
+    return this.created.view(kind, this.deps.caches[kind].get(namespace, name), namespace, name);
+  }
 
   constructor(private readonly deps: ReconcilerDeps) {}
 
@@ -199,7 +236,7 @@ export class ClusterReconciler {
   private credentialsKnownGood(scope: Scope, plan: Credential[]): boolean {
     const caVersions: string[] = [];
     for (const c of plan) {
-      const stored = this.deps.caches.Secret.get(c.namespace, c.secret);
+      const stored = this.child('Secret', c.namespace, c.secret);
       const known = stored && this.validated.get(verdictKey(stored, caVersions));
       if (!known) return false;
       if (known.renewAt !== undefined) requeue(scope, Math.max(1_000, known.renewAt - scope.now.getTime())); // certificate renewal
@@ -213,7 +250,7 @@ export class ClusterReconciler {
    * if the cache is merely behind, creating it fails with AlreadyExists and the reconcile retries.
    */
   private async readSecret(c: Credential): Promise<KubeObject | undefined> {
-    if (!this.deps.caches.Secret.get(c.namespace, c.secret)) return undefined;
+    if (!this.child('Secret', c.namespace, c.secret)) return undefined;
     try {
       return await this.deps.client.get(childResources.Secret, c.namespace, c.secret);
     } catch (err) {
@@ -240,7 +277,9 @@ export class ClusterReconciler {
     const secrets = childResources.Secret;
     if (!stored) {
       try {
-        return await this.deps.client.create(secrets, c.namespace, body);
+        const created = await this.deps.client.create(secrets, c.namespace, body);
+        this.created.remember('Secret', created);
+        return created;
       } catch (err) {
         // Created since we read it: never overwrite what someone else just wrote; retry with a fresh view.
         if (isAlreadyExists(err)) throw new Error(`Secret ${c.namespace}/${c.secret} was created concurrently; retrying`);
@@ -316,14 +355,16 @@ export class ClusterReconciler {
     const kind = obj.kind as ChildKind;
     const ns = obj.metadata.namespace;
     const name = obj.metadata.name!;
-    const cached = this.deps.caches[kind].get(ns, name);
+    const cached = this.child(kind, ns, name);
     if (cached && cached.metadata.annotations?.[DESIRED_HASH_ANNOTATION] === obj.metadata.annotations?.[DESIRED_HASH_ANNOTATION]) return cached;
     this.deps.log.debug({ kind, namespace: ns, name }, cached ? 'updating' : 'creating');
     const ref = childResources[kind];
     if (!cached) {
       // A plain create is the cheap path for a new child; server-side apply settles the rest.
       try {
-        return await this.deps.client.create(ref, ns, obj);
+        const created = await this.deps.client.create(ref, ns, obj);
+        this.created.remember(kind, created);
+        return created;
       } catch (err) {
         if (!isAlreadyExists(err)) throw err;
       }

@@ -168,6 +168,7 @@ describe('cluster operator', () => {
       for (const [name, img] of Object.entries(now)) if ((img as string).endsWith('v1.32.6') && !seen.includes(name)) seen.push(name);
       const c = await json('get', 'cluster', '-n', 'fleet', 'pay');
       expect(c.status.version).toBe('1.32.6');
+      expect(condition(c, 'Upgrading')).toMatchObject({ status: 'False', reason: 'AsExpected' });
       expect(condition(c, 'Ready').status).toBe('True');
       return true;
     }, 90_000, 100);

@@ -275,9 +275,13 @@ describe('NodeAgent pods', () => {
     expect(terminating.status.containerStatuses[0].state.running).toBeTruthy();
     await eventually(() => getPod('slow-stop').then(() => false, (e) => e.code === 404), 5_000, 20);
     expect(Date.now() - started).toBeGreaterThanOrEqual(700);
-    // A pod that lingered shows its containers terminated before it goes.
-    const last = seen[seen.length - 1]!;
-    expect(last.status.containerStatuses[0].state.terminated).toMatchObject({ exitCode: 0, reason: 'Completed' });
+    // A pod that lingered shows its containers terminated before it goes (the watch may deliver
+    // that last state a moment after the GET already says 404).
+    const last = await eventually(() => {
+      const l = seen[seen.length - 1]!;
+      return l.status.containerStatuses[0].state.terminated ? l : undefined;
+    }, 2_000, 20);
+    expect(last!.status.containerStatuses[0].state.terminated).toMatchObject({ exitCode: 0, reason: 'Completed' });
   });
 
   it('runs a pod under a registered runtime, following its readiness and stopping it on deletion', async () => {

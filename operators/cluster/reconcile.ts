@@ -172,7 +172,13 @@ export class ClusterReconciler {
       scheduler: d.get(namespace, components.scheduler),
     });
     scope.plan = plan;
-    Object.assign(scope.observation, { runningVersion: plan.running, targetVersion: plan.target, refusedUpgrade: plan.refused });
+    Object.assign(scope.observation, {
+      runningVersion: plan.running,
+      targetVersion: plan.target,
+      rolloutComplete: plan.complete,
+      previousVersion: scope.cluster.status?.version,
+      refusedUpgrade: plan.refused,
+    });
     if (plan.refused && findCondition(scope.cluster.status?.conditions, ClusterConditions.Upgrading)?.message !== plan.refused) {
       void this.deps.events.event(scope.cluster, 'Warning', 'UpgradeRefused', plan.refused);
     }

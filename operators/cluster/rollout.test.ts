@@ -47,10 +47,12 @@ describe('planRollout', () => {
     expect(during.versions.controllerManager.minor).toBe(31);
     expect(during.versions.scheduler.minor).toBe(31);
     expect(during.running).toBe('1.31.10');
+    expect(during.complete).toBe(false);
 
     const after = planRollout(cluster('1.32', '1.31.10'), { ...observed, apiServer: deploy('kube-apiserver', 'v1.32.6') });
     expect(after.versions.controllerManager.minor).toBe(32);
-    expect(after.running).toBe('1.31.10');
+    expect(after.running).toBe('1.32.6');
+    expect(after.complete).toBe(false);
 
     const done = planRollout(cluster('1.32', '1.31.10'), {
       apiServer: deploy('kube-apiserver', 'v1.32.6'),
@@ -58,6 +60,7 @@ describe('planRollout', () => {
       scheduler: deploy('kube-scheduler', 'v1.32.6'),
     });
     expect(done.running).toBe('1.32.6');
+    expect(done.complete).toBe(true);
   });
 
   it('a downgrade is refused and the plan stays on what runs', () => {

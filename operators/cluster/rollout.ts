@@ -19,8 +19,13 @@ export interface RolloutPlan {
   readonly versions: ComponentVersions;
   /** What every component runs once the plan is done. */
   readonly target: string;
-  /** What every component runs now; undefined before the first rollout completes. */
+  /**
+   * The cluster's version: what every API server replica runs (the version clients see), or the
+   * last known one while they roll; undefined before the first rollout of the API server.
+   */
   readonly running?: string;
+  /** Every component runs `target` on every replica. */
+  readonly complete: boolean;
   readonly refused?: string;
 }
 
@@ -70,7 +75,8 @@ export function planRollout(cluster: Cluster, observed: ObservedDeployments): Ro
   return {
     versions,
     target: formatVersion(target),
-    running: allDone ? formatVersion(target) : running && formatVersion(running),
+    running: apiServerDone ? formatVersion(target) : running && formatVersion(running),
+    complete: allDone,
     refused: refused && `${where}: spec.version ${cluster.spec.version} refused: ${refused}`,
   };
 }

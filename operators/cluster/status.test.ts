@@ -22,6 +22,8 @@ const healthy: Observation = {
   probe: { ok: true, message: 'ok' },
   runningVersion: '1.31.10',
   targetVersion: '1.31.10',
+  previousVersion: '1.31.10',
+  rolloutComplete: true,
 };
 const cond = (o: Observation, type: string) => findCondition(computeStatus(cluster, o, now, true).conditions, type);
 
@@ -56,9 +58,14 @@ describe('computeStatus', () => {
   });
 
   it('an upgrade in progress → phase Upgrading', () => {
-    const s = computeStatus(cluster, { ...healthy, targetVersion: '1.32.6' }, now, true);
+    const s = computeStatus(cluster, { ...healthy, targetVersion: '1.32.6', rolloutComplete: false }, now, true);
     expect(s.phase).toBe('Upgrading');
     expect(findCondition(s.conditions, 'Upgrading')).toMatchObject({ status: 'True', reason: 'UpgradeInProgress' });
+    expect(findCondition(s.conditions, 'Upgrading')?.message).toMatch(/rolling to 1.32.6: API server rolling/);
+    // The API servers are done: the version moves, the others still roll.
+    const later = computeStatus(cluster, { ...healthy, runningVersion: '1.32.6', targetVersion: '1.32.6', rolloutComplete: false }, now, true);
+    expect(later.version).toBe('1.32.6');
+    expect(findCondition(later.conditions, 'Upgrading')?.message).toMatch(/controller-manager and scheduler rolling/);
   });
 
   it('a refused upgrade says why and keeps the cluster Ready', () => {

@@ -21,8 +21,12 @@ export interface Observation {
   readonly probe?: { ok: boolean; message: string; simulated?: boolean };
   /** The version every component runs now (undefined while they differ or before the first rollout). */
   readonly runningVersion?: string;
-  /** The version being rolled out when it differs from what runs. */
+  /** The version being rolled out. */
   readonly targetVersion?: string;
+  /** Every component runs the target version. */
+  readonly rolloutComplete?: boolean;
+  /** The version before this rollout began (status.version as it was). */
+  readonly previousVersion?: string;
   /** Why spec.version is not being rolled out (downgrade, skipped minor). */
   readonly refusedUpgrade?: string;
   /** A spec error no retry can fix. */
@@ -64,10 +68,12 @@ function controlPlane(c: Cluster, o: Observation): ConditionUpdate {
 function upgrading(o: Observation): ConditionUpdate {
   const type = C.Upgrading;
   if (o.refusedUpgrade) return { type, status: 'False', reason: R.UpgradeRefused, message: o.refusedUpgrade };
-  if (o.runningVersion && o.targetVersion && o.targetVersion !== o.runningVersion) {
-    return { type, status: 'True', reason: R.UpgradeInProgress, message: `rolling from ${o.runningVersion} to ${o.targetVersion}: API server first, then controller-manager and scheduler` };
+  if (!o.previousVersion) {
+    if (!o.rolloutComplete && o.targetVersion) return { type, status: 'False', reason: R.Provisioning, message: `first rollout of ${o.targetVersion}` };
+  } else if (!o.rolloutComplete && o.targetVersion) {
+    const stage = o.runningVersion === o.targetVersion ? 'API server done; controller-manager and scheduler rolling' : 'API server rolling, then controller-manager and scheduler';
+    return { type, status: 'True', reason: R.UpgradeInProgress, message: `rolling to ${o.targetVersion}: ${stage}` };
   }
-  if (!o.runningVersion && o.targetVersion) return { type, status: 'False', reason: R.Provisioning, message: `first rollout of ${o.targetVersion}` };
   return { type, status: 'False', reason: R.AsExpected, message: o.runningVersion ? `running ${o.runningVersion}` : '' };
 }
 

@@ -7,6 +7,7 @@ import { randomBytes, randomUUID } from 'node:crypto';
 import { serverSideApply, recordUpdate } from './apply.js';
 import { unknownBuiltinFields } from './builtin-schema.js';
 import { ApiError, alreadyExists, badRequest, cause, conflict, invalid, notFound, type StatusCause } from './errors.js';
+import { jsonEqual } from './json-equal.js';
 import { applyJsonPatch, applyMergePatch, applyStrategicMergePatch, type PatchType } from './patch.js';
 
 /** The four ways to PATCH, by their media types. */
@@ -20,7 +21,7 @@ export const patchKinds: Record<PatchType, PatchKind> = {
 import type { Registry, ServedResource } from './registry.js';
 import { validateCrd } from './crd-validation.js';
 import { applyBuiltinDefaults, prepareBuiltinCreate, validateBuiltin, validateMetadata } from './strategies.js';
-import { KeyExistsError, type Store } from './store.js';
+import { KeyExistsError, type Store, type StoredObject } from './store.js';
 import { apiVersionOf, storageResource, type KubeObject } from './types.js';
 import { rfc3339 } from '../../operators/runtime/time.js';
 
@@ -33,12 +34,19 @@ export interface WriteOptions {
   force?: boolean;
   /** `status` writes only status; undefined writes everything else. */
   subresource?: 'status';
+  /**
+   * The body is the caller's to give away (freshly parsed from a request): it is edited in place
+   * instead of copied first.
+   */
+  ownBody?: boolean;
 }
 
 export interface WriteResult {
   object: KubeObject;
   warnings: string[];
   created?: boolean;
+  /** `object` as JSON when the stored row is exactly that: the answer needs no second serialising. */
+  json?: string;
 }
 
 export interface DeleteOptions {
@@ -59,14 +67,28 @@ function generateName(base: string): string {
   return base.slice(0, 58) + suffix;
 }
 
-export const nowRfc3339 = rfc3339;
+/** `rfc3339` of now (or of `t`), formatted once per second: every create and deletion stamps one. */
+export function nowRfc3339(t: Date | number = Date.now()): string {
+  const second = Math.floor(Number(t) / 1000);
+  if (second !== stamp.second) {
+    stamp.second = second;
+    stamp.text = rfc3339(second * 1000);
+  }
+  return stamp.text;
+}
+const stamp = { second: NaN, text: '' };
+
 const clone = <T>(o: T): T => structuredClone(o);
 
-/** Everything but metadata (and status when the kind has a status subresource): what bumps generation. */
-function specPart(r: ServedResource, o: KubeObject): string {
-  const { metadata: _m, status, apiVersion: _a, kind: _k, ...rest } = o;
-  // Key order is the client's (client-node sorts keys): only content may bump generation.
-  return JSON.stringify(sortKeys(r.status ? rest : { ...rest, status }));
+const notSpec = new Set(['metadata', 'apiVersion', 'kind']);
+const notSpecWithStatus = new Set([...notSpec, 'status']);
+
+/**
+ * Whether anything but metadata (and status when the kind has a status subresource) changed: what
+ * bumps generation. Key order is the client's (client-node sorts keys): only content counts.
+ */
+function specChanged(r: ServedResource, a: KubeObject, b: KubeObject): boolean {
+  return !jsonEqual(a, b, r.status ? notSpecWithStatus : notSpec);
 }
 
 export class Api {
@@ -173,7 +195,7 @@ export class Api {
   }
 
   create(r: ServedResource, namespace: string, body: unknown, opts: WriteOptions = {}): WriteResult {
-    const input = this.checkIdentity(r, clone(body), namespace);
+    const input = this.checkIdentity(r, opts.ownBody ? body : clone(body), namespace);
     const generated = !input.metadata.name && Boolean(input.metadata.generateName);
     if (generated) input.metadata.name = generateName(input.metadata.generateName!);
     const { object, warnings } = this.decode(r, input, opts.fieldValidation ?? 'Strict');
@@ -206,7 +228,7 @@ export class Api {
           m.resourceVersion = String(rev);
           return this.storageForm(r, object);
         });
-        return { object: this.served(r, stored), warnings, created: true };
+        return { ...this.servedWrite(r, stored), warnings, created: true };
       } catch (err) {
         if (!(err instanceof KeyExistsError)) throw err;
         if (!generated || attempt >= 8) throw alreadyExists(r.group, r.plural, m.name!);
@@ -215,13 +237,23 @@ export class Api {
     }
   }
 
+  /**
+   * The served form of what a write stored, with its JSON when that is the stored row: objects are
+   * stored with apiVersion and kind set, so only a custom resource served at another version than
+   * its storage version reads differently.
+   */
+  private servedWrite(r: ServedResource, stored: StoredObject): { object: KubeObject; json?: string } {
+    const object = this.served(r, stored.object);
+    return { object, json: r.custom && r.version !== r.storageVersion ? undefined : stored.raw };
+  }
+
   /** Custom resources are stored at their storage version (conversion strategy None rewrites apiVersion). */
   private storageForm(r: ServedResource, o: KubeObject): KubeObject {
     return r.custom ? { ...o, apiVersion: `${r.group}/${r.storageVersion}` } : o;
   }
 
   update(r: ServedResource, namespace: string, name: string, body: unknown, opts: WriteOptions = {}): WriteResult {
-    const input = this.checkIdentity(r, clone(body), namespace, name);
+    const input = this.checkIdentity(r, opts.ownBody ? body : clone(body), namespace, name);
     const key = storageResource(r);
     const current = this.store.get(key, namespace, name);
     if (!current) throw notFound(r.group, r.plural, name);
@@ -232,14 +264,15 @@ export class Api {
       ]);
     }
     if (rv && rv !== String(current.rev)) throw conflict(r.group, r.plural, name);
-    return this.writeUpdate(r, current.object, input, opts);
+    return this.writeUpdate(r, current, input, opts);
   }
 
   /**
    * The common tail of update and patch: merge the subresource's part, decode, validate, keep
    * immutable metadata, bump generation, and store (or delete, when the last finalizer went).
    */
-  private writeUpdate(r: ServedResource, old: KubeObject, input: KubeObject, opts: WriteOptions): WriteResult {
+  private writeUpdate(r: ServedResource, current: StoredObject, input: KubeObject, opts: WriteOptions): WriteResult {
+    const old = current.object;
     let next: KubeObject;
     if (opts.subresource === 'status') {
       next = { ...clone(old), status: input.status };
@@ -280,11 +313,11 @@ export class Api {
     }
     this.validate(r, next, old);
     m.generation = om.generation ?? 1;
-    if (specPart(r, next) !== specPart(r, old)) next.metadata.generation = (om.generation ?? 0) + 1;
+    if (specChanged(r, next, old)) next.metadata.generation = (om.generation ?? 0) + 1;
     if (opts.fieldManager) recordUpdate(old, next, opts.fieldManager, 'Update', apiVersionOf(r), new Date(), { custom: r.custom, kind: r.kind, subresource: opts.subresource });
     next.apiVersion = apiVersionOf(r);
     next.kind = r.kind;
-    const unchanged = sameObject(r, old, next);
+    const unchanged = sameObject(old, next);
     if (unchanged) return { object: this.served(r, old), warnings: decoded.warnings };
     if (opts.dryRun) return { object: this.served(r, { ...next, metadata: { ...next.metadata, resourceVersion: om.resourceVersion } }), warnings: decoded.warnings };
     const key = storageResource(r);
@@ -292,11 +325,13 @@ export class Api {
     const stored = this.store.put('MODIFIED', key, ns, om.name!, (rev) => {
       next.metadata.resourceVersion = String(rev);
       return this.storageForm(r, next);
-    }, old);
-    if (stored.metadata.deletionTimestamp && !(stored.metadata.finalizers ?? []).length) {
-      this.store.remove(key, ns, om.name!, stored);
+    }, current);
+    if (stored.object.metadata.deletionTimestamp && !(stored.object.metadata.finalizers ?? []).length) {
+      // Gone now: the answer is the last state, not the removal's.
+      this.store.remove(key, ns, om.name!, stored.object);
+      return { object: this.served(r, stored.object), warnings: decoded.warnings };
     }
-    return { object: this.served(r, stored), warnings: decoded.warnings };
+    return { ...this.servedWrite(r, stored), warnings: decoded.warnings };
   }
 
   patch(
@@ -309,7 +344,7 @@ export class Api {
   ): WriteResult {
     const key = storageResource(r);
     const current = this.store.get(key, namespace, name);
-    if (type === 'apply') return this.apply(r, namespace, name, body, current?.object, opts);
+    if (type === 'apply') return this.apply(r, namespace, name, body, current, opts);
     if (!current) throw notFound(r.group, r.plural, name);
     const live = this.served(r, current.object);
     let patched: unknown;
@@ -333,7 +368,7 @@ export class Api {
     const input = this.checkIdentity(r, patched, namespace, name);
     const rv = input.metadata.resourceVersion;
     if (rv && rv !== String(current.rev)) throw conflict(r.group, r.plural, name);
-    return this.writeUpdate(r, current.object, input, opts);
+    return this.writeUpdate(r, current, input, opts);
   }
 
   private apply(
@@ -341,15 +376,15 @@ export class Api {
     namespace: string,
     name: string,
     body: unknown,
-    live: KubeObject | undefined,
+    current: StoredObject | undefined,
     opts: WriteOptions,
   ): WriteResult {
     if (!opts.fieldManager) {
       throw invalid(r.kind, r.group, name, [cause.required('fieldManager')]);
     }
-    const applied = this.checkIdentity(r, clone(body), namespace, name);
+    const applied = this.checkIdentity(r, opts.ownBody ? body : clone(body), namespace, name);
     const { object } = serverSideApply({
-      live: live && this.served(r, live),
+      live: current && this.served(r, current.object),
       applied,
       manager: opts.fieldManager,
       force: Boolean(opts.force),
@@ -358,8 +393,8 @@ export class Api {
       now: new Date(),
     });
     const rest = { ...opts, fieldManager: undefined };
-    if (!live) return this.create(r, namespace, object, rest);
-    return this.writeUpdate(r, live, object, rest);
+    if (!current) return this.create(r, namespace, object, rest);
+    return this.writeUpdate(r, current, object, rest);
   }
 
   /**
@@ -414,8 +449,8 @@ export class Api {
     const stored = this.store.put('MODIFIED', key, namespace, name, (rev) => {
       m.resourceVersion = String(rev);
       return obj;
-    }, current.object);
-    return { object: this.served(r, stored), deleted: false };
+    }, current);
+    return { object: this.served(r, stored.object), deleted: false };
   }
 
   /**
@@ -429,13 +464,13 @@ export class Api {
     if (expectedRv && expectedRv !== String(current.rev)) throw conflict(r.group, r.plural, name);
     const next = clone(current.object);
     change(next);
-    if (specPart(r, next) !== specPart(r, current.object)) next.metadata.generation = (next.metadata.generation ?? 0) + 1;
-    if (sameObject(r, current.object, next)) return this.served(r, current.object);
+    if (specChanged(r, next, current.object)) next.metadata.generation = (next.metadata.generation ?? 0) + 1;
+    if (sameObject(current.object, next)) return this.served(r, current.object);
     const stored = this.store.put('MODIFIED', key, namespace, name, (rev) => {
       next.metadata.resourceVersion = String(rev);
       return next;
-    }, current.object);
-    return this.served(r, stored);
+    }, current);
+    return this.served(r, stored.object);
   }
 
   /** Namespaces' own finalizers live in spec.finalizers and are cleared through /finalize. */
@@ -445,10 +480,10 @@ export class Api {
     if (!current) throw notFound('', 'namespaces', name);
     const next = clone(current.object);
     (next as any).spec = { ...(next as any).spec, finalizers };
-    const stored = this.store.put('MODIFIED', 'core/namespaces', '', name, (rev) => {
+    const { object: stored } = this.store.put('MODIFIED', 'core/namespaces', '', name, (rev) => {
       next.metadata.resourceVersion = String(rev);
       return next;
-    }, current.object);
+    }, current);
     if (stored.metadata.deletionTimestamp && !finalizers.length && !(stored.metadata.finalizers ?? []).length) {
       this.store.remove('core/namespaces', '', name, stored);
     }
@@ -456,26 +491,19 @@ export class Api {
   }
 }
 
-/** A write that changes nothing is not stored: no new resourceVersion, no watch event. */
-function sameObject(r: ServedResource, a: KubeObject, b: KubeObject): boolean {
-  const strip = (o: KubeObject) => {
-    const { resourceVersion: _rv, managedFields: _mf, ...meta } = o.metadata;
-    return JSON.stringify(sortKeys({ ...o, apiVersion: undefined, kind: undefined, metadata: meta }));
-  };
-  return strip(a) === strip(b) && JSON.stringify(a.metadata.managedFields ?? null) === JSON.stringify(b.metadata.managedFields ?? null);
-}
+const notContent = new Set(['metadata', 'apiVersion', 'kind']);
+const notContentMeta = new Set(['resourceVersion', 'managedFields']);
 
-function sortKeys(v: unknown): unknown {
-  if (Array.isArray(v)) return v.map(sortKeys);
-  if (v && typeof v === 'object') {
-    return Object.fromEntries(
-      Object.keys(v)
-        .filter((k) => (v as Record<string, unknown>)[k] !== undefined)
-        .sort()
-        .map((k) => [k, sortKeys((v as Record<string, unknown>)[k])]),
-    );
-  }
-  return v;
+/**
+ * A write that changes nothing is not stored: no new resourceVersion, no watch event. Key order
+ * does not count, except within managedFields (its order is the managers' history).
+ */
+function sameObject(a: KubeObject, b: KubeObject): boolean {
+  return (
+    jsonEqual(a, b, notContent) &&
+    jsonEqual(a.metadata, b.metadata, notContentMeta) &&
+    JSON.stringify(a.metadata.managedFields ?? null) === JSON.stringify(b.metadata.managedFields ?? null)
+  );
 }
 
 /**

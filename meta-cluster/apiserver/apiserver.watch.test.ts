@@ -116,6 +116,29 @@ describe('watch and informers on a running server', () => {
     expect(rec.lists()).toBe(1);
   });
 
+  it('answers concurrent writes (committed together) each once, and watchers see them in revision order', async () => {
+    const ns = await namespace('concurrent');
+    await create(ns, 'seed');
+    const w = await watch(`/api/v1/namespaces/${ns}/configmaps`, { resourceVersion: '0' });
+    await eventually(() => w.events.length === 1);
+    // 30 distinct names and 10 racing creates of one more: one of those wins, nine get AlreadyExists.
+    const names = [...Array.from({ length: 30 }, (_, i) => `c${i}`), ...Array.from({ length: 10 }, () => 'contested')];
+    const results = await Promise.allSettled(names.map((name) => create(ns, name)));
+    const created = results.flatMap((r) => (r.status === 'fulfilled' ? [r.value] : []));
+    const refused = results.flatMap((r) => (r.status === 'rejected' ? [r.reason as { code?: number; body?: unknown }] : []));
+    expect(created).toHaveLength(31);
+    expect(refused.map((e) => [e.code, JSON.parse(String(e.body)).reason])).toEqual(Array(9).fill([409, 'AlreadyExists']));
+    const rvs = created.map(rvOf);
+    expect(new Set(rvs).size).toBe(31);
+
+    await eventually(() => w.events.length === 32);
+    expect(increasing(w.events.map((e) => rvOf(e.object)))).toBe(true);
+    expect(w.events.slice(1).map((e) => rvOf(e.object))).toEqual([...rvs].sort((a, b) => a - b));
+    const listed = await core.listNamespacedConfigMap({ namespace: ns });
+    expect(listed.items).toHaveLength(32);
+    expect(Number(listed.metadata?.resourceVersion)).toBeGreaterThanOrEqual(Math.max(...rvs));
+  });
+
   it('replays the events after a resourceVersion in order', async () => {
     const ns = await namespace('replay');
     const base = await create(ns, 'r0');

@@ -36,7 +36,16 @@ type ParsedType =
   | { kind: 'model'; name: string }
   | { kind: 'scalar'; name: string };
 
+/** Parsed once per type string: every create and update of a built-in walks these. */
+const parsedTypes = new Map<string, ParsedType>();
+
 function parseType(type: string): ParsedType {
+  let parsed = parsedTypes.get(type);
+  if (!parsed) parsedTypes.set(type, (parsed = parseTypeText(type)));
+  return parsed;
+}
+
+function parseTypeText(type: string): ParsedType {
   const array = /^Array<(.+)>$/.exec(type);
   if (array) return { kind: 'array', of: array[1] };
   const map = /^\{ \[key: string\]: (.+); \}$/.exec(type);
@@ -59,19 +68,35 @@ export function unknownBuiltinFields(modelName: string, obj: unknown): string[] 
   return out;
 }
 
+/** Whether a value of this type can hold fields of a model (scalars, and lists and maps of them, cannot). */
+const fieldsCache = new Map<string, boolean>();
+function hasFields(type: string): boolean {
+  let fields = fieldsCache.get(type);
+  if (fields === undefined) {
+    const t = parseType(type);
+    fields = t.kind === 'model' || (t.kind !== 'scalar' && hasFields(t.of));
+    fieldsCache.set(type, fields);
+  }
+  return fields;
+}
+
+/**
+ * Paths are only built where they are needed: `data`, `labels`, `annotations` and every other
+ * scalar or map of scalars cannot hold an unknown field and is not entered.
+ */
 function walk(type: string, value: unknown, path: string, out: string[]): void {
   const t = parseType(type);
   if (t.kind === 'array') {
-    if (Array.isArray(value)) value.forEach((v, i) => walk(t.of, v, `${path}[${i}]`, out));
+    if (Array.isArray(value) && hasFields(t.of)) value.forEach((v, i) => walk(t.of, v, `${path}[${i}]`, out));
   } else if (t.kind === 'map') {
     // Map values can be models (JSONSchemaProps.properties), so they are walked too.
-    if (isObj(value)) for (const [k, v] of Object.entries(value)) walk(t.of, v, join(path, k), out);
+    if (isObj(value) && hasFields(t.of)) for (const k of Object.keys(value)) walk(t.of, value[k], join(path, k), out);
   } else if (t.kind === 'model' && isObj(value)) {
     const attrs = attributesOf(t.name)!;
-    for (const [k, v] of Object.entries(value)) {
+    for (const k of Object.keys(value)) {
       const attr = attrs.get(k);
-      if (attr) walk(attr.type, v, join(path, k), out);
-      else out.push(join(path, k));
+      if (!attr) out.push(join(path, k));
+      else if (hasFields(attr.type)) walk(attr.type, value[k], join(path, k), out);
     }
   }
 }

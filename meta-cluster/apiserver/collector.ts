@@ -44,7 +44,7 @@ export class Collector {
 
   constructor(private readonly api: Api) {
     const all = [...api.store.scan()];
-    for (const e of all) this.index({ resource: e.resource, namespace: e.namespace, name: e.name }, e.object);
+    for (const e of all) this.index({ resource: e.resource, namespace: e.namespace, name: e.name }, e.object, true);
     this.unsubscribe = api.store.subscribe((e) => this.onEvent(e));
     // Work left half-done by a previous run (a namespace being emptied, a foreground deletion).
     for (const e of all) this.enqueueFor(e.resource, e.object, 'MODIFIED');
@@ -60,9 +60,12 @@ export class Collector {
     while (this.running || this.queue.length) await new Promise((r) => setTimeout(r, 5));
   }
 
-  private index(at: Location, o: KubeObject): void {
+  /** `fresh`: the object is new to the index (created, or read at start-up), so it has no old owners. */
+  private index(at: Location, o: KubeObject, fresh: boolean): void {
     const uid = o.metadata.uid;
     if (uid) this.byUid.set(uid, at);
+    // The common create: no owners now, none before.
+    if (fresh && !o.metadata.ownerReferences?.length) return;
     const key = keyOf(at);
     const owners = (o.metadata.ownerReferences ?? []).map((r) => r.uid);
     for (const old of this.ownersOf.get(key) ?? []) if (!owners.includes(old)) this.dependents.get(old)?.delete(key);
@@ -101,7 +104,7 @@ export class Collector {
       if (crd && this.inDeletion.has(`crd:${crd}`)) this.push({ kind: 'crd', name: crd });
       return;
     }
-    this.index(at, e.object);
+    this.index(at, e.object, e.type === 'ADDED');
     this.enqueueFor(e.resource, e.object, e.type);
   }
 

@@ -25,7 +25,7 @@ describe('Store', () => {
     const a = store.put('ADDED', 'core/configmaps', 'ns', 'a', obj('a'));
     const b = store.put('ADDED', 'apps/deployments', 'ns', 'b', obj('b'));
     store.put('MODIFIED', 'core/configmaps', 'ns', 'a', obj('a', { data: { x: '1' } }), a);
-    store.remove('apps/deployments', 'ns', 'b', b);
+    store.remove('apps/deployments', 'ns', 'b', b.object);
     expect(seen.map((e) => [e.rev, e.type, e.name])).toEqual([
       [1, 'ADDED', 'a'],
       [2, 'ADDED', 'b'],
@@ -94,11 +94,142 @@ describe('Store revision and keys', () => {
     let store = new Store(path);
     const a = store.put('ADDED', 'core/pods', 'ns', 'a', obj('a'));
     store.put('ADDED', 'core/pods', 'ns', 'b', obj('b'));
-    store.remove('core/pods', 'ns', 'a', a);
+    store.remove('core/pods', 'ns', 'a', a.object);
     store.compact(store.revision);
     store.close();
     store = new Store(path);
     expect(store.revision).toBe(3);
+    store.close();
+  });
+});
+
+describe('Store group commit', () => {
+  const cm = (name: string) => (rev: number) => ({ metadata: { name, namespace: 'ns', resourceVersion: String(rev) } });
+
+  it('holds deferred writes back from watchers and waiters until the turn commits them, in revision order', async () => {
+    const store = open();
+    const seen: number[] = [];
+    const durable: string[] = [];
+    store.subscribe((e) => seen.push(e.rev));
+    store.deferCommits(() => {
+      store.put('ADDED', 'core/configmaps', 'ns', 'a', cm('a'));
+      store.put('ADDED', 'core/configmaps', 'ns', 'b', cm('b'));
+    });
+    store.whenDurable((err) => durable.push(err ? `error ${err.message}` : `durable, seen ${seen.join(',')}`));
+    // Readable by the writer's own connection at once; nothing published or acknowledged yet.
+    expect(store.get('core/configmaps', 'ns', 'b')?.rev).toBe(2);
+    expect(seen).toEqual([]);
+    expect(durable).toEqual([]);
+    await new Promise((r) => setImmediate(r));
+    expect(durable).toEqual(['durable, seen 1,2']);
+    let late = false;
+    store.whenDurable(() => (late = true));
+    expect(late).toBe(true);
+    store.close();
+  });
+
+  it('fails only the write that failed: the rest of its group commits', async () => {
+    const store = open();
+    store.put('ADDED', 'core/configmaps', 'ns', 'taken', cm('taken'));
+    const results: string[] = [];
+    store.deferCommits(() => {
+      for (const name of ['a', 'taken', 'b']) {
+        try {
+          store.put('ADDED', 'core/configmaps', 'ns', name, cm(name));
+          results.push(`${name} ok`);
+        } catch (err) {
+          results.push(`${name} ${(err as Error).constructor.name}`);
+        }
+      }
+    });
+    await new Promise((r) => store.whenDurable(r));
+    expect(results).toEqual(['a ok', 'taken KeyExistsError', 'b ok']);
+    expect(store.revision).toBe(3);
+    expect(store.list('core/configmaps', 'ns').items.map((o) => [o.metadata.name, o.metadata.resourceVersion])).toEqual([
+      ['a', '2'],
+      ['b', '3'],
+      ['taken', '1'],
+    ]);
+    expect(store.eventsSince(0).map((e) => e.rev)).toEqual([1, 2, 3]);
+    store.close();
+  });
+
+  it('commits an open group at once when a write outside deferCommits comes in, publishing in order', () => {
+    const store = open();
+    const seen: string[] = [];
+    store.subscribe((e) => seen.push(`${e.rev} ${e.name}`));
+    store.deferCommits(() => store.put('ADDED', 'core/configmaps', 'ns', 'deferred', cm('deferred')));
+    store.put('ADDED', 'core/configmaps', 'ns', 'direct', cm('direct'));
+    expect(seen).toEqual(['1 deferred', '2 direct']);
+    store.close();
+  });
+
+  it('delivers events of writes made by a listener after the events before them', () => {
+    const store = open();
+    const seen: string[] = [];
+    store.subscribe((e) => {
+      if (e.name === 'a') store.put('ADDED', 'core/configmaps', 'ns', 'from-listener', cm('from-listener'));
+    });
+    store.subscribe((e) => seen.push(`${e.rev} ${e.name}`));
+    store.deferCommits(() => {
+      store.put('ADDED', 'core/configmaps', 'ns', 'a', cm('a'));
+      store.put('ADDED', 'core/configmaps', 'ns', 'b', cm('b'));
+    });
+    store.flush();
+    expect(seen).toEqual(['1 a', '2 b', '3 from-listener']);
+    store.close();
+  });
+
+  it('refuses the whole group when an event cannot be logged, leaving no object row without its event', async () => {
+    const store = open();
+    const db = (store as unknown as { db: import('better-sqlite3').Database }).db;
+    const outcome: string[] = [];
+    store.deferCommits(() => {
+      store.put('ADDED', 'core/configmaps', 'ns', 'a', cm('a'));
+      store.whenDurable((err) => outcome.push(err ? 'a refused' : 'a durable'));
+      // Sabotage: the event row the next write needs is taken.
+      db.prepare("INSERT INTO events (rev, ts, type, resource, namespace, name, value) VALUES (2, 0, 'ADDED', 'x', 'x', 'x', '{}')").run();
+      expect(() => store.put('ADDED', 'core/configmaps', 'ns', 'b', cm('b'))).toThrow(/UNIQUE|PRIMARY/);
+    });
+    expect(outcome).toEqual(['a refused']);
+    await new Promise((r) => setImmediate(r));
+    expect(store.revision).toBe(0);
+    expect(store.list('core/configmaps', 'ns').items).toEqual([]);
+    expect(store.eventsSince(0)).toEqual([]);
+    expect(store.put('ADDED', 'core/configmaps', 'ns', 'c', cm('c')).rev).toBe(1);
+    store.close();
+  });
+
+  it('loses the whole group when its COMMIT fails: waiters get the error, nothing is published or kept', async () => {
+    const store = open();
+    store.put('ADDED', 'core/configmaps', 'ns', 'before', cm('before'));
+    const seen: number[] = [];
+    store.subscribe((e) => seen.push(e.rev));
+    // A deferred foreign key is only checked at COMMIT: a way to make one fail on purpose.
+    const db = (store as unknown as { db: import('better-sqlite3').Database }).db;
+    db.pragma('foreign_keys = ON');
+    db.exec('CREATE TABLE parent (id INTEGER PRIMARY KEY); CREATE TABLE child (p INTEGER REFERENCES parent (id) DEFERRABLE INITIALLY DEFERRED)');
+    const outcome: string[] = [];
+    store.deferCommits(() => {
+      store.put('ADDED', 'core/configmaps', 'ns', 'lost', cm('lost'));
+      db.prepare('INSERT INTO child (p) VALUES (42)').run();
+    });
+    store.whenDurable((err) => outcome.push(err ? 'failed' : 'durable'));
+    const logged = console.error;
+    console.error = () => undefined;
+    try {
+      await new Promise((r) => setImmediate(r));
+    } finally {
+      console.error = logged;
+    }
+    expect(outcome).toEqual(['failed']);
+    expect(seen).toEqual([]);
+    expect(store.revision).toBe(1);
+    expect(store.get('core/configmaps', 'ns', 'lost')).toBeUndefined();
+    // The store goes on: the next write reuses the revision nobody was told about.
+    db.pragma('foreign_keys = OFF');
+    expect(store.put('ADDED', 'core/configmaps', 'ns', 'after', cm('after')).rev).toBe(2);
+    expect(seen).toEqual([2]);
     store.close();
   });
 });

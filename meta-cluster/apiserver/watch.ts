@@ -28,17 +28,31 @@ const maxBuffered = 64 * 1024 * 1024;
  * The wire line of a plain-JSON event, built once and shared by every watcher it goes to (with
  * hundreds of watchers on one resource, serialising per watcher dominated delivery latency).
  */
-const lines = new WeakMap<StoreEvent, Map<string, string>>();
+interface Lines {
+  /** The shape nearly every watcher wants: checked first, with no key to build. */
+  type: string;
+  apiVersion: string;
+  line: string;
+  /** Other shapes (a selector turning MODIFIED into ADDED, another served version), by `type apiVersion`. */
+  others?: Map<string, string>;
+}
+const lines = new WeakMap<StoreEvent, Lines>();
 function eventLine(e: StoreEvent, type: string, apiVersion: string, kind: string): string {
-  let byShape = lines.get(e);
-  if (!byShape) lines.set(e, (byShape = new Map()));
-  const key = `${type} ${apiVersion}`;
-  let line = byShape.get(key);
-  if (line === undefined) {
-    line = `${JSON.stringify({ type, object: { ...e.object, apiVersion, kind } })}\n`;
-    byShape.set(key, line);
+  const cached = lines.get(e);
+  if (!cached) {
+    const line = renderLine(e, type, apiVersion, kind);
+    lines.set(e, { type, apiVersion, line });
+    return line;
   }
+  if (cached.type === type && cached.apiVersion === apiVersion) return cached.line;
+  const key = `${type} ${apiVersion}`;
+  let line = cached.others?.get(key);
+  if (line === undefined) (cached.others ??= new Map()).set(key, (line = renderLine(e, type, apiVersion, kind)));
   return line;
+}
+
+function renderLine(e: StoreEvent, type: string, apiVersion: string, kind: string): string {
+  return `${JSON.stringify({ type, object: { ...e.object, apiVersion, kind } })}\n`;
 }
 
 export function serveWatch(api: Api, r: ServedResource, res: ServerResponse, opts: WatchOptions): () => void {
@@ -47,8 +61,11 @@ export function serveWatch(api: Api, r: ServedResource, res: ServerResponse, opt
   let closed = false;
   const timers: NodeJS.Timeout[] = [];
 
-  // Lines queued in one turn of the event loop leave in one socket write (one TLS record): under
-  // load a watcher receives a burst, not a syscall and an encryption per event.
+  // Lines queued in one synchronous run leave in one socket write (one TLS record): the store
+  // publishes a group commit's events in one go, so under load a watcher receives a burst, not a
+  // syscall and an encryption per event. nextTick, not setImmediate: publishing happens in the
+  // check phase, and waiting for the next turn's would add a turn of latency (and not
+  // queueMicrotask, which builds an async resource per call).
   let pending: string[] = [];
   const flush = () => {
     const out = pending.join('');
@@ -59,7 +76,7 @@ export function serveWatch(api: Api, r: ServedResource, res: ServerResponse, opt
   };
   const write = (line: string) => {
     if (closed) return;
-    if (pending.push(line) === 1) setImmediate(flush);
+    if (pending.push(line) === 1) process.nextTick(flush);
   };
   const send = (type: string, object: unknown) => write(`${JSON.stringify({ type, object })}\n`);
   const apiVersion = r.group ? `${r.group}/${r.version}` : r.version;

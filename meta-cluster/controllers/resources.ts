@@ -19,6 +19,7 @@ export const resources = {
   daemonsets: { group: 'apps', version: 'v1', plural: 'daemonsets', namespaced: true },
   leases: { group: 'coordination.k8s.io', version: 'v1', plural: 'leases', namespaced: true },
   poddisruptionbudgets: { group: 'policy', version: 'v1', plural: 'poddisruptionbudgets', namespaced: true },
+  networkpolicies: { group: 'networking.k8s.io', version: 'v1', plural: 'networkpolicies', namespaced: true },
 } as const satisfies Record<string, ResourceRef>;
 
 /** Where nodes' heartbeat Leases live. */

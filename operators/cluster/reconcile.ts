@@ -25,6 +25,7 @@ import {
 } from './credentials.js';
 import { desiredControlPlane, desiredNamespace } from './desired.js';
 import { clusterLabels, components, controlPlaneNamespace, DESIRED_HASH_ANNOTATION, FINALIZER, kubeconfigSecretName, parseClusterKey, type ClusterRef } from './names.js';
+import { resources } from '../../meta-cluster/controllers/resources.js';
 import { slimmers } from './cache.js';
 import { InvalidClusterSpec, planRollout, type RolloutPlan } from './rollout.js';
 import { computeStatus, type Observation } from './status.js';
@@ -34,14 +35,14 @@ export const clusterResource: ResourceRef = { group: 'fleet.kok.dev', version: '
 
 /** Where each kind the operator writes lives. */
 export const childResources = {
-  Namespace: { group: '', version: 'v1', plural: 'namespaces', namespaced: false },
-  Secret: { group: '', version: 'v1', plural: 'secrets', namespaced: true },
-  Service: { group: '', version: 'v1', plural: 'services', namespaced: true },
-  Pod: { group: '', version: 'v1', plural: 'pods', namespaced: true },
-  Deployment: { group: 'apps', version: 'v1', plural: 'deployments', namespaced: true },
-  StatefulSet: { group: 'apps', version: 'v1', plural: 'statefulsets', namespaced: true },
-  PodDisruptionBudget: { group: 'policy', version: 'v1', plural: 'poddisruptionbudgets', namespaced: true },
-  NetworkPolicy: { group: 'networking.k8s.io', version: 'v1', plural: 'networkpolicies', namespaced: true },
+  Namespace: resources.namespaces,
+  Secret: resources.secrets,
+  Service: resources.services,
+  Pod: resources.pods,
+  Deployment: resources.deployments,
+  StatefulSet: resources.statefulsets,
+  PodDisruptionBudget: resources.poddisruptionbudgets,
+  NetworkPolicy: resources.networkpolicies,
 } as const satisfies Record<string, ResourceRef>;
 export type ChildKind = keyof typeof childResources;
 

@@ -24,7 +24,6 @@
  *       largest file is the main thread)
  */
 import { spawn, type ChildProcess } from 'node:child_process';
-import { readFileSync } from 'node:fs';
 import { request } from 'node:https';
 import { loadavg } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
@@ -34,7 +33,7 @@ import { KubeClient, type KubeObject } from '../../operators/runtime/client.js';
 import { Informer } from '../../operators/runtime/informer.js';
 import { clusterResource } from '../../operators/cluster/reconcile.js';
 import { generateToken } from '../../meta-cluster/pki/kubeconfig.js';
-import { benchOptions, missedTargets, printTable, progress, scratchRun, writeResult, type Metric } from './report.js';
+import { benchOptions, missedTargets, printTable, progress, scratchRun, writeResult, type Metric, procStatusMiB } from './report.js';
 
 const here = dirname(fileURLToPath(import.meta.url));
 const repoRoot = resolve(here, '..', '..');
@@ -79,16 +78,6 @@ function startChild(args: string[], env: Record<string, string> = {}, nodeArgs: 
         check();
       }),
   };
-}
-
-function procStatusMiB(pid: number): { rss: number; hwm: number } {
-  try {
-    const status = readFileSync(`/proc/${pid}/status`, 'utf8');
-    const kb = (key: string) => Number(new RegExp(`^${key}:\\s+(\\d+) kB`, 'm').exec(status)?.[1] ?? NaN);
-    return { rss: kb('VmRSS') / 1024, hwm: kb('VmHWM') / 1024 };
-  } catch {
-    return { rss: NaN, hwm: NaN };
-  }
 }
 
 /** GET a TLS URL without verifying the (self-signed) certificate: the benchmark reads its own child. */

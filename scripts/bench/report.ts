@@ -241,3 +241,13 @@ export function scratchRun(opts: { prefix: string; what: string; hardTimeoutS: n
   };
 }
 
+/** VmRSS and VmHWM (peak) of a process from /proc, in MiB; NaN where /proc is not there. */
+export function procStatusMiB(pid: number): { rss: number; hwm: number } {
+  try {
+    const status = readFileSync(`/proc/${pid}/status`, 'utf8');
+    const kb = (key: string) => Number(new RegExp(`^${key}:\\s+(\\d+) kB`, 'm').exec(status)?.[1] ?? NaN);
+    return { rss: kb('VmRSS') / 1024, hwm: kb('VmHWM') / 1024 };
+  } catch {
+    return { rss: NaN, hwm: NaN };
+  }
+}

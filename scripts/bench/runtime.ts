@@ -40,7 +40,7 @@ import { KubeClient, type KubeObject } from '../../operators/runtime/client.js';
 import { Informer } from '../../operators/runtime/informer.js';
 import { resources } from '../../meta-cluster/controllers/resources.js';
 import type { FromChild, ToChild } from './runtime-cluster.js';
-import { benchOptions, scratchRun, cpuShare, cpuTimes, missedTargets, percentile, printTable, progress, writeResult, type Metric } from './report.js';
+import { benchOptions, scratchRun, cpuShare, cpuTimes, missedTargets, percentile, printTable, progress, writeResult, type Metric, procStatusMiB } from './report.js';
 
 const here = dirname(fileURLToPath(import.meta.url));
 const repoRoot = resolve(here, '..', '..');
@@ -181,16 +181,6 @@ async function stopCluster(c: ClusterChild, graceMs: number): Promise<void> {
   const timer = setTimeout(() => c.proc.kill('SIGKILL'), graceMs);
   await exited;
   clearTimeout(timer);
-}
-
-function procStatusMiB(pid: number): { rss: number; hwm: number } {
-  try {
-    const status = readFileSync(`/proc/${pid}/status`, 'utf8');
-    const kb = (key: string) => Number(new RegExp(`^${key}:\\s+(\\d+) kB`, 'm').exec(status)?.[1] ?? NaN);
-    return { rss: kb('VmRSS') / 1024, hwm: kb('VmHWM') / 1024 };
-  } catch {
-    return { rss: NaN, hwm: NaN };
-  }
 }
 
 /** utime + stime of a process in seconds (clock ticks of 1/100 s, the Linux default). */

@@ -5,6 +5,7 @@
  * table in patch.ts (and a few atomic maps) instead of OpenAPI schemas.
  */
 import { ApiError, badRequest, cause, invalid } from './errors.js';
+import { jsonEqual } from './json-equal.js';
 import { deepEqual, isObject, mergeKeyFor, type JsonObject, type ListMerge } from './patch.js';
 import type { KubeObject } from './types.js';
 import { rfc3339 } from '../../operators/runtime/time.js';
@@ -212,6 +213,9 @@ function compare(lhs: unknown, rhs: unknown, ctx: Ctx): { added: FieldSet; modif
   const out = { added: new FieldSet(), modified: new FieldSet(), removed: new FieldSet() };
   const walk = (l: unknown, r: unknown, names: string[], path: string[]): void => {
     if (isIgnored(path)) return;
+    // Most writes change one top-level part (a status write leaves spec and metadata alone): an
+    // equal subtree there is skipped whole instead of walked field by field.
+    if (path.length === 1 && jsonEqual(l, r)) return;
     const lc = childrenOf(l, names, ctx);
     const rc = childrenOf(r, names, ctx);
     if (!lc || !rc || Array.isArray(l) !== Array.isArray(r)) {

@@ -141,7 +141,8 @@ export class ClusterReconciler {
       key,
       namespace: controlPlaneNamespace(ref),
       now: this.deps.now?.() ?? new Date(),
-      observation: { pkiProblems: [] },
+      // Until the credentials phase has run to its end, PKIReady must not claim anything.
+      observation: { pkiProblems: ['credentials not checked yet'] },
     };
     let reconciled = false;
     try {
@@ -205,9 +206,13 @@ export class ClusterReconciler {
     const endpoint = endpointOf(this.deps.caches.Service.get(namespace, components.apiServer));
     o.endpoint = endpoint?.url;
     const adminSecret = kubeconfigSecretName(scope.ref);
-    if (endpoint) o.kubeconfigSecret = adminSecret;
     const plan = credentialPlan({ cluster, namespace, endpoint, adminSecret });
-    if (this.credentialsKnownGood(scope, plan)) return;
+    const done = () => {
+      o.pkiProblems.length = 0;
+      // Named in the status only once it exists (it waits for the endpoint).
+      if (endpoint) o.kubeconfigSecret = adminSecret;
+    };
+    if (this.credentialsKnownGood(scope, plan)) return done();
 
     const cas = new Map<string, CertificateAndKey>();
     const caVersions: string[] = [];
@@ -235,6 +240,7 @@ export class ClusterReconciler {
       }
     }
     this.credentialsKnownGood(scope, plan);
+    done();
     // One Event per reconcile, not per Secret: a new cluster issues a dozen at once.
     if (issued.length) void this.deps.events.event(cluster, 'Normal', 'CredentialsIssued', `issued ${issued.join(', ')}`);
   }

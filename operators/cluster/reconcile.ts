@@ -178,6 +178,7 @@ export class ClusterReconciler {
       runningVersion: plan.running,
       targetVersion: plan.target,
       rolloutComplete: plan.complete,
+      apiServerRolledOut: plan.apiServerDone,
       previousVersion: scope.cluster.status?.version,
       refusedUpgrade: plan.refused,
     });

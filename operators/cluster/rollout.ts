@@ -19,13 +19,12 @@ export interface RolloutPlan {
   readonly versions: ComponentVersions;
   /** What every component runs once the plan is done. */
   readonly target: string;
-  /**
-   * The cluster's version: what every API server replica runs (the version clients see), or the
-   * last known one while they roll; undefined before the first rollout of the API server.
-   */
+  /** What every component runs on every replica; the last such version while a rollout goes on; undefined before the first completes. */
   readonly running?: string;
   /** Every component runs `target` on every replica. */
   readonly complete: boolean;
+  /** Every API server replica runs `target`. */
+  readonly apiServerDone: boolean;
   readonly refused?: string;
 }
 
@@ -75,8 +74,9 @@ export function planRollout(cluster: Cluster, observed: ObservedDeployments): Ro
   return {
     versions,
     target: formatVersion(target),
-    running: apiServerDone ? formatVersion(target) : running && formatVersion(running),
+    running: allDone ? formatVersion(target) : running && formatVersion(running),
     complete: allDone,
+    apiServerDone,
     refused: refused && `${where}: spec.version ${cluster.spec.version} refused: ${refused}`,
   };
 }

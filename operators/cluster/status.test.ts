@@ -62,10 +62,17 @@ describe('computeStatus', () => {
     expect(s.phase).toBe('Upgrading');
     expect(findCondition(s.conditions, 'Upgrading')).toMatchObject({ status: 'True', reason: 'UpgradeInProgress' });
     expect(findCondition(s.conditions, 'Upgrading')?.message).toMatch(/rolling to 1.32.6: API server rolling/);
-    // The API servers are done: the version moves, the others still roll.
-    const later = computeStatus(cluster, { ...healthy, runningVersion: '1.32.6', targetVersion: '1.32.6', rolloutComplete: false }, now, true);
-    expect(later.version).toBe('1.32.6');
-    expect(findCondition(later.conditions, 'Upgrading')?.message).toMatch(/controller-manager and scheduler rolling/);
+    // The API servers are done, the others still roll: the version moves only when all are done.
+    const later = computeStatus(cluster, { ...healthy, targetVersion: '1.32.6', apiServerRolledOut: true, rolloutComplete: false }, now, true);
+    expect(later.version).toBe('1.31.10');
+    expect(findCondition(later.conditions, 'Upgrading')?.message).toMatch(/API server done; controller-manager and scheduler rolling/);
+  });
+
+  it('a first rollout is not Ready until every component runs the version, and is not an upgrade', () => {
+    const s = computeStatus(cluster, { ...healthy, runningVersion: undefined, previousVersion: undefined, rolloutComplete: false }, now, true);
+    expect(s.phase).toBe('Provisioning');
+    expect(findCondition(s.conditions, 'ControlPlaneReady')?.message).toMatch(/first rollout of 1.31.10/);
+    expect(findCondition(s.conditions, 'Upgrading')).toMatchObject({ status: 'False', reason: 'Provisioning' });
   });
 
   it('a refused upgrade says why and keeps the cluster Ready', () => {

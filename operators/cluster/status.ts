@@ -25,6 +25,8 @@ export interface Observation {
   readonly targetVersion?: string;
   /** Every component runs the target version. */
   readonly rolloutComplete?: boolean;
+  /** Every API server replica runs the target version. */
+  readonly apiServerRolledOut?: boolean;
   /** The version before this rollout began (status.version as it was). */
   readonly previousVersion?: string;
   /** Why spec.version is not being rolled out (downgrade, skipped minor). */
@@ -59,6 +61,9 @@ function controlPlane(c: Cluster, o: Observation): ConditionUpdate {
   for (const [name, d] of [['kube-controller-manager', o.controllerManager], ['kube-scheduler', o.scheduler]] as const) {
     if (readyOf(d) < 1) return { type, status: 'False', reason: R.WaitingForControlPlane, message: `${name}: 0/${desiredOf(d, 2)} replicas ready` };
   }
+  if (!o.runningVersion) {
+    return { type, status: 'False', reason: R.WaitingForControlPlane, message: `first rollout of ${o.targetVersion}: waiting for every component to run it` };
+  }
   if (!o.endpoint) return { type, status: 'False', reason: R.WaitingForControlPlane, message: 'waiting for the API server Service to get an address' };
   if (!o.probe) return { type, status: 'Unknown', reason: R.WaitingForControlPlane, message: `${o.endpoint}/readyz not probed yet` };
   if (!o.probe.ok) return { type, status: 'False', reason: R.WaitingForControlPlane, message: `${o.endpoint}/readyz: ${o.probe.message}` };
@@ -71,7 +76,7 @@ function upgrading(o: Observation): ConditionUpdate {
   if (!o.previousVersion) {
     if (!o.rolloutComplete && o.targetVersion) return { type, status: 'False', reason: R.Provisioning, message: `first rollout of ${o.targetVersion}` };
   } else if (!o.rolloutComplete && o.targetVersion) {
-    const stage = o.runningVersion === o.targetVersion ? 'API server done; controller-manager and scheduler rolling' : 'API server rolling, then controller-manager and scheduler';
+    const stage = o.apiServerRolledOut ? 'API server done; controller-manager and scheduler rolling' : 'API server rolling, then controller-manager and scheduler';
     return { type, status: 'True', reason: R.UpgradeInProgress, message: `rolling to ${o.targetVersion}: ${stage}` };
   }
   return { type, status: 'False', reason: R.AsExpected, message: o.runningVersion ? `running ${o.runningVersion}` : '' };

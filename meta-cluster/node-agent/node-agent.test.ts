@@ -171,6 +171,8 @@ describe('NodeAgent pods', () => {
     const seen = await recordPod('life');
     await client.create(resources.pods, 'default', podManifest('life', 'life-a'));
     await eventually(async () => podReady(await getPod('life')), 5_000);
+    // The watch may deliver the Ready state a moment after the GET shows it.
+    await eventually(() => seen.length > 0 && podReady(seen[seen.length - 1]!), 2_000, 20);
 
     const states = seen.map((p) => `${p.status?.phase}/${podReady(p) ? 'ready' : 'not-ready'}/${p.status?.containerStatuses?.[0] ? Object.keys(p.status.containerStatuses[0].state)[0] : '-'}`);
     const distinct = states.filter((s, i) => s !== states[i - 1]);

@@ -4,11 +4,11 @@
  * clusters the full objects — Secrets' key material, pod specs, managedFields — were most of the
  * operator's memory. Secret data is read with a GET when a Secret must be checked or signed with.
  */
+import { SIMULATED_CONDITION } from '../../meta-cluster/node-agent/pod-status.js';
 import type { KubeObject } from '../runtime/client.js';
 import type { ChildKind } from './reconcile.js';
 import { DESIRED_HASH_ANNOTATION } from './names.js';
 
-const SIMULATED_CONDITION = 'kok.dev/Simulated';
 
 function meta(o: KubeObject): KubeObject['metadata'] {
   const m = o.metadata;

@@ -26,12 +26,14 @@ import {
 import { desiredControlPlane, desiredNamespace } from './desired.js';
 import { clusterLabels, components, controlPlaneNamespace, DESIRED_HASH_ANNOTATION, FINALIZER, kubeconfigSecretName, parseClusterKey, type ClusterRef } from './names.js';
 import { resources } from '../../meta-cluster/controllers/resources.js';
+import { SIMULATED_CONDITION } from '../../meta-cluster/node-agent/pod-status.js';
+import { clusterKind } from '../../meta-cluster/api/v1alpha1/cluster.js';
 import { slimmers } from './cache.js';
 import { InvalidClusterSpec, planRollout, type RolloutPlan } from './rollout.js';
 import { computeStatus, type Observation } from './status.js';
 import type { CertificateAndKey } from '../../meta-cluster/pki/pki.js';
 
-export const clusterResource: ResourceRef = { group: 'fleet.kok.dev', version: 'v1alpha1', plural: 'clusters', namespaced: true };
+export const clusterResource: ResourceRef = { group: clusterKind.group, version: clusterKind.version, plural: clusterKind.plural, namespaced: true };
 
 /** Where each kind the operator writes lives. */
 export const childResources = {
@@ -88,8 +90,6 @@ class RecentCreates {
   }
 }
 
-/** Pods that only simulate a process say so in this condition (see the node agent). */
-const SIMULATED_CONDITION = 'kok.dev/Simulated';
 const MAX_REQUEUE_MS = 12 * 3_600_000;
 
 /** What one reconcile works with. */
@@ -356,7 +356,10 @@ export class ClusterReconciler {
         void this.deps.events.event(cluster, 'Normal', 'Deleting', `deleting control-plane namespace ${namespace}`);
       }
       if (cluster.status?.phase !== 'Deleting') {
-        await this.deps.client.patch(clusterResource, ref.namespace, ref.name, 'merge', { status: { phase: 'Deleting' } }, { sub: 'status' }).catch(() => {});
+        // Only the phase for `kubectl get`; the teardown goes on whether or not it is written.
+        await this.deps.client
+          .patch(clusterResource, ref.namespace, ref.name, 'merge', { status: { phase: 'Deleting' } }, { sub: 'status' })
+          .catch((err) => this.deps.log.warn({ key, err: (err as Error).message }, 'could not set phase Deleting'));
       }
       return { requeueAfterMs: 1_000 }; // waiting for the namespace's contents to go
     }

@@ -3,11 +3,10 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { kubectl, startTestServer, type TestServer } from '../../test/helpers.js';
 import { KubeClient, type KubeObject } from './client.js';
 import { EventRecorder } from './events.js';
+import { resources } from '../../meta-cluster/controllers/resources.js';
 import { createLogger } from './log.js';
 
-const configmaps = { group: '', version: 'v1', plural: 'configmaps', namespaced: true };
-const namespaces = { group: '', version: 'v1', plural: 'namespaces', namespaced: false };
-const eventsRef = { group: '', version: 'v1', plural: 'events', namespaced: true };
+const { configmaps, namespaces, events: eventsRef } = resources;
 const logger = createLogger({ name: 'events-test', level: 'silent' });
 
 let server: TestServer;

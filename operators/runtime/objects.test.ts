@@ -2,6 +2,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startTestServer, type TestServer } from '../../test/helpers.js';
 import { isConflict, isNotFound, KubeClient, type KubeObject } from './client.js';
 import { addFinalizer, controllerOf, controllerRef, hasFinalizer, isControlledBy, removeFinalizer, withFinalizer, withoutFinalizer } from './objects.js';
+import { resources } from '../../meta-cluster/controllers/resources.js';
 
 const F = 'fleet.kok.dev/cluster';
 const obj = (finalizers?: string[], extra: Partial<KubeObject['metadata']> = {}): KubeObject => ({
@@ -57,7 +58,7 @@ describe('owner references', () => {
 });
 
 describe('addFinalizer / removeFinalizer against the API server', () => {
-  const configmaps = { group: '', version: 'v1', plural: 'configmaps', namespaced: true };
+  const { configmaps } = resources;
   let server: TestServer;
   let client: KubeClient;
   beforeAll(async () => {

@@ -30,7 +30,7 @@ import { fileURLToPath } from 'node:url';
 import Database from 'better-sqlite3';
 import YAML from 'yaml';
 import { Store } from '../../meta-cluster/apiserver/store.js';
-import { benchOptions, scratchRun, cpuShare, cpuTimes, median, missedTargets, percentile, printTable, progress, writeResult, type Metric } from './report.js';
+import { benchOptions, scratchRun, cpuShare, cpuTimes, median, missedTargets, percentile, printTable, procCpuSeconds, procStatusMiB, progress, writeResult, type Metric } from './report.js';
 
 const repoRoot = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..');
 const now = () => performance.timeOrigin + performance.now();
@@ -133,23 +133,6 @@ async function stopServer(s: ServerChild): Promise<void> {
   const timer = setTimeout(() => s.proc.kill('SIGKILL'), 10_000);
   await exited;
   clearTimeout(timer);
-}
-
-function procStatusMiB(pid: number): { rss: number; hwm: number } {
-  const status = readFileSync(`/proc/${pid}/status`, 'utf8');
-  const kb = (key: string) => Number(new RegExp(`^${key}:\\s+(\\d+) kB`, 'm').exec(status)?.[1] ?? NaN);
-  return { rss: kb('VmRSS') / 1024, hwm: kb('VmHWM') / 1024 };
-}
-
-/** utime + stime of a process in seconds (clock ticks of 1/100 s, the Linux default). */
-function procCpuSeconds(pid: number): number {
-  try {
-    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-    const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-    return (Number(f[11]) + Number(f[12])) / 100;
-  } catch {
-    return NaN;
-  }
 }
 
 const selfCpuSeconds = () => {

@@ -251,3 +251,14 @@ export function procStatusMiB(pid: number): { rss: number; hwm: number } {
     return { rss: NaN, hwm: NaN };
   }
 }
+
+/** utime + stime of a process in seconds (clock ticks of 1/100 s, the Linux default). */
+export function procCpuSeconds(pid: number): number {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    return (Number(f[11]) + Number(f[12])) / 100;
+  } catch {
+    return NaN;
+  }
+}

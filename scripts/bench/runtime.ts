@@ -31,7 +31,7 @@
  * reached) or on an error; the child is always killed and the temp dir removed.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdirSync, readFileSync } from 'node:fs';
+import { mkdirSync } from 'node:fs';
 import { loadavg } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -40,7 +40,7 @@ import { KubeClient, type KubeObject } from '../../operators/runtime/client.js';
 import { Informer } from '../../operators/runtime/informer.js';
 import { resources } from '../../meta-cluster/controllers/resources.js';
 import type { FromChild, ToChild } from './runtime-cluster.js';
-import { benchOptions, scratchRun, cpuShare, cpuTimes, missedTargets, percentile, printTable, progress, writeResult, type Metric, procStatusMiB } from './report.js';
+import { benchOptions, scratchRun, cpuShare, cpuTimes, missedTargets, percentile, printTable, progress, writeResult, type Metric, procCpuSeconds, procStatusMiB } from './report.js';
 
 const here = dirname(fileURLToPath(import.meta.url));
 const repoRoot = resolve(here, '..', '..');
@@ -181,17 +181,6 @@ async function stopCluster(c: ClusterChild, graceMs: number): Promise<void> {
   const timer = setTimeout(() => c.proc.kill('SIGKILL'), graceMs);
   await exited;
   clearTimeout(timer);
-}
-
-/** utime + stime of a process in seconds (clock ticks of 1/100 s, the Linux default). */
-function procCpuSeconds(pid: number): number {
-  try {
-    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-    const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-    return (Number(f[11]) + Number(f[12])) / 100;
-  } catch {
-    return NaN;
-  }
 }
 
 const selfCpuSeconds = () => {

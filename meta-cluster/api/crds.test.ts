@@ -3,7 +3,7 @@ import { ApiException, CustomObjectsApi } from '@kubernetes/client-node';
 import { afterAll, beforeAll, describe, expect, expectTypeOf, it } from 'vitest';
 import { eventually, kubectl, startTestServer, tempDir, type TestServer } from '../../test/helpers.js';
 import { startEmbeddedCluster } from '../cluster.js';
-import { allCrds, crdFor, crdsYaml, installCrds } from './crds.js';
+import { allCrds, crdFor, crdsYaml, fleetKinds, installCrds } from './crds.js';
 import { clusterKind, type Cluster, type ClusterSpec } from './v1alpha1/cluster.js';
 import type { JSONSchemaProps } from './v1alpha1/schema-dsl.js';
 
@@ -17,6 +17,23 @@ function clusterSchemaAt(...path: string[]): JSONSchemaProps {
   let node: JSONSchemaProps = crd.spec.versions[0].schema.openAPIV3Schema;
   for (const p of path) node = p === '[]' ? node.items! : node.properties![p]!;
   return node;
+}
+
+function walk(node: JSONSchemaProps, path: string, visit: (node: JSONSchemaProps, path: string) => void): void {
+  visit(node, path);
+  for (const [k, p] of Object.entries(node.properties ?? {})) walk(p, `${path}.${k}`, visit);
+  if (node.items) walk(node.items, `${path}[]`, visit);
+  if (node.additionalProperties) walk(node.additionalProperties, `${path}{}`, visit);
+}
+
+/** Paths of the properties under `node` that have no description. */
+function undescribed(node: JSONSchemaProps, path: string): string[] {
+  const out: string[] = [];
+  walk(node, path, (n, p) => {
+    for (const [k, child] of Object.entries(n.properties ?? {})) if (!child.description) out.push(`${p}.${k}`);
+  });
+  if (!node.description) out.push(path);
+  return out;
 }
 
 describe('generated CRDs', () => {
@@ -33,12 +50,53 @@ describe('generated CRDs', () => {
   });
 
   it('name the Cluster CRD with status subresource, short name, category and printer columns', () => {
-    const [crd] = allCrds() as any[];
-    expect(crd.metadata.name).toBe('clusters.fleet.kok.dev');
+    const crd = allCrds().find((c) => c.metadata.name === 'clusters.fleet.kok.dev') as any;
+    expect(crd).toBeTruthy();
     expect(crd.spec.scope).toBe('Namespaced');
     expect(crd.spec.names).toMatchObject({ kind: 'Cluster', plural: 'clusters', shortNames: ['kc'], categories: ['kok'] });
     expect(crd.spec.versions[0].subresources).toEqual({ status: {} });
     expect(crd.spec.versions[0].additionalPrinterColumns.map((c: any) => c.name)).toEqual(['Phase', 'Version', 'Endpoint', 'Ready', 'Age']);
+  });
+
+  it('are one per fleet.kok.dev kind, in a stable order', () => {
+    expect(allCrds().map((c) => c.metadata.name)).toEqual([
+      'cloudtargets.fleet.kok.dev',
+      'clusters.fleet.kok.dev',
+      'machinepools.fleet.kok.dev',
+      'machines.fleet.kok.dev',
+    ]);
+    const shortNames = fleetKinds.flatMap((k) => k.shortNames);
+    expect(new Set(shortNames).size, shortNames.join(',')).toBe(shortNames.length);
+  });
+
+  describe.each(fleetKinds.map((def) => ({ kind: def.kind, def })))('$kind', ({ def }) => {
+    const root = (crdFor(def) as any).spec.versions[0].schema.openAPIV3Schema as JSONSchemaProps;
+
+    it('describes every field of spec and status', () => {
+      expect(undescribed(root.properties!.spec!, 'spec').concat(undescribed(root.properties!.status!, 'status'))).toEqual([]);
+    });
+
+    // A real API server refuses a CRD whose list-map keys are neither required nor defaulted.
+    it('requires the keys of its map lists', () => {
+      const bad: string[] = [];
+      walk(root, '', (node, path) => {
+        for (const key of node['x-kubernetes-list-map-keys'] ?? []) {
+          const item = node.items!;
+          if (!item.required?.includes(key) && item.properties?.[key]?.default === undefined) bad.push(`${path}[].${key}`);
+        }
+      });
+      expect(bad).toEqual([]);
+    });
+
+    it('has a status subresource, and a scale subresource only with paths to an integer and a string', () => {
+      const sub = (crdFor(def) as any).spec.versions[0].subresources;
+      expect(sub.status).toEqual({});
+      if (!def.scale) return expect(sub.scale).toBeUndefined();
+      const at = (path: string) => path.slice(1).split('.').reduce<JSONSchemaProps | undefined>((n, p) => n?.properties?.[p], root);
+      expect(at(def.scale.specReplicasPath)?.type).toBe('integer');
+      expect(at(def.scale.statusReplicasPath)?.type).toBe('integer');
+      if (def.scale.labelSelectorPath) expect(at(def.scale.labelSelectorPath)?.type).toBe('string');
+    });
   });
 
   it('carry enums, patterns, bounds and defaults', () => {
@@ -148,8 +206,8 @@ describe('the Cluster CRD on a real API server', () => {
     const [head, row] = out.trim().split('\n');
     expect(head!.split(/\s+/)).toEqual(['NAME', 'PHASE', 'VERSION', 'ENDPOINT', 'READY', 'AGE']);
     expect(row!.split(/\s+/).slice(0, 5)).toEqual(['pay-core', 'Ready', '1.31', 'https://127.0.0.1:6443', 'True']);
-    // The category finds it too.
-    expect(await k('get', 'kok', '-n', 'default')).toMatch(/^pay-core\s+Ready\s+1\.31/m);
+    // The category finds it too; with several kinds in it, kubectl prefixes names with the resource.
+    expect(await k('get', 'kok', '-n', 'default')).toMatch(/^cluster\.fleet\.kok\.dev\/pay-core\s+Ready\s+1\.31/m);
   });
 
   it('explains the spec with its descriptions', async () => {
@@ -162,7 +220,7 @@ describe('the Cluster CRD on a real API server', () => {
 });
 
 describe('installCrds', () => {
-  it('serves clusters.fleet.kok.dev from a fresh embedded cluster, and writes nothing on restart', async () => {
+  it('serves every fleet.kok.dev kind from a fresh embedded cluster, and writes nothing on restart', async () => {
     const dir = tempDir('kok-crds-');
     try {
       const first = await startEmbeddedCluster({ dataDir: dir.path, nodes: 0 });
@@ -170,6 +228,9 @@ describe('installCrds', () => {
         const r = await kubectl(first.apiServer.kubeconfigPath, ['api-resources', '--api-group=fleet.kok.dev', '--no-headers']);
         expect(r.code, r.stderr).toBe(0);
         expect(r.stdout).toMatch(/^clusters\s+kc\s+fleet\.kok\.dev\/v1alpha1\s+true\s+Cluster$/m);
+        expect(r.stdout).toMatch(/^cloudtargets\s+ct\s+fleet\.kok\.dev\/v1alpha1\s+false\s+CloudTarget$/m);
+        expect(r.stdout).toMatch(/^machinepools\s+mp\s+fleet\.kok\.dev\/v1alpha1\s+true\s+MachinePool$/m);
+        expect(r.stdout).toMatch(/^machines\s+mach\s+fleet\.kok\.dev\/v1alpha1\s+true\s+Machine$/m);
         expect(installCrds(first.apiServer.api)).toEqual([]);
       } finally {
         await first.stop();
@@ -188,7 +249,7 @@ describe('installCrds', () => {
   it('updates a CRD that differs from the generated one', async () => {
     const server = await startTestServer();
     try {
-      expect(installCrds(server.api)).toEqual(['clusters.fleet.kok.dev']);
+      expect(installCrds(server.api)).toEqual(allCrds().map((c) => c.metadata.name));
       expect(installCrds(server.api)).toEqual([]);
       const r = server.api.registry.lookup('apiextensions.k8s.io', 'v1', 'customresourcedefinitions')!;
       server.api.mutate(r, '', 'clusters.fleet.kok.dev', (o: any) => {

@@ -7,17 +7,28 @@ import { isDeepStrictEqual } from 'node:util';
 import { stringify } from 'yaml';
 import type { Api } from '../apiserver/api.js';
 import type { KubeObject } from '../apiserver/types.js';
+import { cloudTargetKind } from './v1alpha1/cloud-target.js';
 import { clusterKind } from './v1alpha1/cluster.js';
-import type { KindDefinition } from './v1alpha1/schema-dsl.js';
+import { machinePoolKind } from './v1alpha1/machine-pool.js';
+import { machineKind } from './v1alpha1/machine.js';
+import type { KindDefinition, ScaleSubresource } from './v1alpha1/schema-dsl.js';
 
 /** Every fleet.kok.dev kind. Adding a kind: its file in ./v1alpha1 and one line here. */
-export const fleetKinds: readonly KindDefinition[] = [clusterKind as KindDefinition];
+export const fleetKinds: readonly KindDefinition[] = [
+  cloudTargetKind as KindDefinition,
+  clusterKind as KindDefinition,
+  machinePoolKind as KindDefinition,
+  machineKind as KindDefinition,
+];
 
 export function crdName(def: KindDefinition): string {
   return `${def.plural}.${def.group}`;
 }
 
-/** The apiextensions.k8s.io/v1 CRD of one kind: served and stored at its version, with a status subresource. */
+/**
+ * The apiextensions.k8s.io/v1 CRD of one kind: served and stored at its version, with a status
+ * subresource and, if the kind has one, a scale subresource.
+ */
 export function crdFor(def: KindDefinition): KubeObject {
   return {
     apiVersion: 'apiextensions.k8s.io/v1',
@@ -42,7 +53,7 @@ export function crdFor(def: KindDefinition): KubeObject {
           name: def.version,
           served: true,
           storage: true,
-          subresources: { status: {} },
+          subresources: { status: {}, ...(def.scale ? { scale: scaleOf(def.scale) } : {}) },
           additionalPrinterColumns: def.printerColumns,
           schema: {
             openAPIV3Schema: {
@@ -65,6 +76,12 @@ export function crdFor(def: KindDefinition): KubeObject {
       ],
     },
   };
+}
+
+/** Only the paths given, so the generated YAML holds no empty keys. */
+function scaleOf(scale: ScaleSubresource): ScaleSubresource {
+  const { specReplicasPath, statusReplicasPath, labelSelectorPath } = scale;
+  return { specReplicasPath, statusReplicasPath, ...(labelSelectorPath ? { labelSelectorPath } : {}) };
 }
 
 export function allCrds(): KubeObject[] {

@@ -12,6 +12,7 @@ import type { Api } from './api.js';
 import { openApiBackend } from './backend.js';
 import type { Collector } from './collector.js';
 import type { ApiMetrics } from './metrics.js';
+import { bootstrapTokenAuthenticator } from './bootstrap-tokens.js';
 import { ApiHttpServer } from './server.js';
 import type { Store } from './store.js';
 
@@ -51,6 +52,8 @@ export async function startApiServer(opts: ApiServerOptions): Promise<RunningApi
     http = new ApiHttpServer(backend.api, {
       tls: { certPem: creds.certPem, keyPem: creds.keyPem, caPem: creds.caPem },
       tokens: new Map([[creds.adminToken, { user: 'kok-admin', groups: ['system:masters', 'system:authenticated'] }]]),
+      // Machines joining the meta-cluster itself register with bootstrap tokens, as on kubeadm clusters.
+      tokenAuthenticator: bootstrapTokenAuthenticator(backend.api),
       bookmarkIntervalMs: opts.bookmarkIntervalMs,
       metrics: backend.metrics,
     });

@@ -56,13 +56,16 @@ export const BEFORE_FIRST_APPLY = 'before-first-apply';
 
 type Path = readonly string[];
 
+/** A path's identity in a set: NUL never occurs in a field name, and `k:`/`v:` elements are JSON (NUL escaped). */
+const keyOf = (p: Path): string => p.join('\u0000');
+
 class FieldSet {
   private readonly paths = new Map<string, Path>();
   constructor(paths: Iterable<Path> = []) {
     for (const p of paths) this.add(p);
   }
-  add(p: Path): void { this.paths.set(JSON.stringify(p), p); }
-  has(p: Path): boolean { return this.paths.has(JSON.stringify(p)); }
+  add(p: Path): void { this.paths.set(keyOf(p), p); }
+  has(p: Path): boolean { return this.paths.has(keyOf(p)); }
   get size(): number { return this.paths.size; }
   [Symbol.iterator](): IterableIterator<Path> { return this.paths.values(); }
   union(o: FieldSet): FieldSet { return new FieldSet([...this, ...o]); }

@@ -27,6 +27,8 @@ export interface ServerOptions {
   tls: { certPem: string; keyPem: string; caPem: string };
   /** Bearer tokens and the user each stands for. */
   tokens: Map<string, { user: string; groups: string[] }>;
+  /** Tried for a bearer token that is none of `tokens` (bootstrap tokens: ./bootstrap-tokens.ts). */
+  tokenAuthenticator?: (token: string) => User | undefined;
   bookmarkIntervalMs?: number;
   metrics?: ApiMetrics;
 }
@@ -133,7 +135,7 @@ export class ApiHttpServer {
           return user;
         }
       }
-      return undefined;
+      return this.opts.tokenAuthenticator?.(token);
     }
     const socket = req.socket as TLSSocket;
     if (socket.authorized) {

@@ -12,6 +12,7 @@
  * RBAC), so the CA's client certificates are the only gate.
  */
 import type { KubeClient, KubeObject } from '../../operators/runtime/client.js';
+import { bootstrapTokenAuthenticator } from '../apiserver/bootstrap-tokens.js';
 import { ApiHttpServer } from '../apiserver/server.js';
 import type { PodRuntime, PodRuntimeContext, RunningPod } from '../node-agent/runtime.js';
 import { keyMatchesCertificate } from '../pki/pki.js';
@@ -74,6 +75,7 @@ export class KubeApiserverRuntime implements PodRuntime {
       http = new ApiHttpServer(lease.backend.api, {
         tls: { certPem, keyPem, caPem },
         tokens: new Map(),
+        tokenAuthenticator: flags.bool('enable-bootstrap-token-auth', false) ? bootstrapTokenAuthenticator(lease.backend.api) : undefined,
         bookmarkIntervalMs: this.opts.bookmarkIntervalMs,
         metrics: lease.backend.metrics,
       });

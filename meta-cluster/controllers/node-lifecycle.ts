@@ -195,10 +195,11 @@ export class NodeLifecycleController {
   private async reconcile(name: string): Promise<void> {
     const now = Date.now();
     const cached = this.nodes.get(undefined, name);
-    const onNode = this.pods.list().filter((p) => p.spec?.nodeName === name);
+    // A scan of every pod: done only for a node that is gone or tainted NoExecute, never per heartbeat.
+    const onNode = () => this.pods.list().filter((p) => p.spec?.nodeName === name);
     if (!cached) {
       this.health.delete(name);
-      return this.collectOrphans(name, onNode);
+      return this.collectOrphans(name, onNode());
     }
     let node: Node = cached;
 
@@ -221,7 +222,7 @@ export class NodeLifecycleController {
   }
 
   /** The taint manager's part: delete the pods whose tolerations ran out. */
-  private async evict(node: Node, pods: Pod[], now: number): Promise<void> {
+  private async evict(node: Node, podsOnNode: () => Pod[], now: number): Promise<void> {
     const name = node.metadata.name!;
     const taints: Taint[] = node.spec?.taints ?? [];
     const unreachable = taints.some((t) => t.key === TAINT_UNREACHABLE && t.effect === 'NoExecute');
@@ -229,7 +230,9 @@ export class NodeLifecycleController {
     for (const key of [...this.taintSeen.keys()]) {
       if (key.startsWith(`${name}/`) && !taints.some((t) => t.effect === 'NoExecute' && `${name}/${t.key}` === key)) this.taintSeen.delete(key);
     }
+    if (!taints.some((t) => t.effect === 'NoExecute')) return;
     const firstSeen = Math.min(now, ...taints.map((t) => this.taintSeen.get(`${name}/${t.key}`) ?? now));
+    const pods = podsOnNode();
     const deletions: Array<Promise<unknown>> = [];
     for (const pod of pods) {
       if (isTerminating(pod)) {

@@ -239,6 +239,7 @@ export function desiredApiServer(c: Cluster, namespace: string, v: KubeVersion):
                 `--secure-port=${API_SERVER_PORT}`,
                 '--allow-privileged=true',
                 '--authorization-mode=Node,RBAC',
+                '--enable-bootstrap-token-auth=true',
                 '--enable-admission-plugins=NodeRestriction',
                 `--client-ca-file=${PKI}/ca/tls.crt`,
                 `--tls-cert-file=${PKI}/apiserver/tls.crt`,

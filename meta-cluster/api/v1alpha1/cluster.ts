@@ -1,15 +1,13 @@
 /** Cluster (fleet.kok.dev/v1alpha1): a business cluster the cluster operator provisions and upgrades. */
 import type { V1ObjectMeta } from '@kubernetes/client-node';
 import { conditionsSchema } from './conditions.js';
+import { dnsSubdomainPattern, kubernetesVersionPattern } from './patterns.js';
 import { defineKind, s, type Infer } from './schema-dsl.js';
 
 export const group = 'fleet.kok.dev';
 export const version = 'v1alpha1';
 
-/** "1.31" (latest patch of a minor) or "1.31.2"; no leading zeros, no "v". */
-export const kubernetesVersionPattern = '^1\\.(0|[1-9][0-9]*)(\\.(0|[1-9][0-9]*))?$';
 const ipv4CidrPattern = '^([0-9]{1,3}\\.){3}[0-9]{1,3}/([0-9]|[12][0-9]|3[0-2])$';
-const dnsSubdomainPattern = '^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$';
 
 /** Odd sizes only: an even member count adds no fault tolerance to a quorum. */
 const quorumSizes = [1, 3, 5, 7] as const;

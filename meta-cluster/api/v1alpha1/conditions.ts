@@ -66,6 +66,98 @@ export const ClusterReasons = {
 } as const;
 export type ClusterReason = (typeof ClusterReasons)[keyof typeof ClusterReasons];
 
+/** Condition types of a CloudTarget. */
+export const CloudTargetConditions = {
+  /** Summary: the provider answers and the target has room for at least one more machine. */
+  Ready: 'Ready',
+} as const;
+export type CloudTargetConditionType = (typeof CloudTargetConditions)[keyof typeof CloudTargetConditions];
+
+/** Reasons of CloudTarget conditions. */
+export const CloudTargetReasons = {
+  AsExpected: 'AsExpected',
+  /** Every machine spec.capacity allows is in use (phase Full). */
+  QuotaExceeded: 'QuotaExceeded',
+  /** The provider's endpoint did not answer or refused the credentials. */
+  ProviderUnreachable: 'ProviderUnreachable',
+  /** spec.provider names no provider kok implements. */
+  ProviderNotSupported: 'ProviderNotSupported',
+  /** spec.credentialsSecretRef names a Secret that does not exist or lacks a key. */
+  CredentialsNotFound: 'CredentialsNotFound',
+} as const;
+export type CloudTargetReason = (typeof CloudTargetReasons)[keyof typeof CloudTargetReasons];
+
+/** Condition types of a MachinePool. */
+export const MachinePoolConditions = {
+  /** Summary: spec.replicas machines are ready and up to date. */
+  Ready: 'Ready',
+  /** Every machine of the pool has a Ready Node. */
+  MachinesReady: 'MachinesReady',
+  /** Every machine is of the current template: no rollout is in progress. */
+  MachinesUpToDate: 'MachinesUpToDate',
+  /** Unhealthy machines may be replaced: no more than healthCheck.maxUnhealthy are unhealthy. */
+  RemediationAllowed: 'RemediationAllowed',
+} as const;
+export type MachinePoolConditionType = (typeof MachinePoolConditions)[keyof typeof MachinePoolConditions];
+
+/** Reasons of MachinePool conditions. */
+export const MachinePoolReasons = {
+  AsExpected: 'AsExpected',
+  ScalingUp: 'ScalingUp',
+  ScalingDown: 'ScalingDown',
+  RollingOut: 'RollingOut',
+  WaitingForMachines: 'WaitingForMachines',
+  /** More machines are unhealthy than healthCheck.maxUnhealthy allows: replacement stopped. */
+  TooManyUnhealthy: 'TooManyUnhealthy',
+  /** The pool's version is newer than the cluster's or more than 3 minors older: kept as it is. */
+  VersionSkew: 'VersionSkew',
+  /** spec.clusterName names no Cluster in the namespace. */
+  ClusterNotFound: 'ClusterNotFound',
+  /** The template's targetRef names no CloudTarget. */
+  TargetNotFound: 'TargetNotFound',
+  /** The template's machineType or zones are not offered by the target. */
+  InvalidTemplate: 'InvalidTemplate',
+  /** The target is full: some machines wait for room. */
+  QuotaExceeded: 'QuotaExceeded',
+  Paused: 'Paused',
+  Deleting: 'Deleting',
+} as const;
+export type MachinePoolReason = (typeof MachinePoolReasons)[keyof typeof MachinePoolReasons];
+
+/** Condition types of a Machine. */
+export const MachineConditions = {
+  /** Summary: the instance runs and its Node is Ready. */
+  Ready: 'Ready',
+  /** The provider created the instance (spec.providerID is set). */
+  InstanceProvisioned: 'InstanceProvisioned',
+  /** The instance's kubelet registered a Node (status.nodeRef is set). */
+  NodeJoined: 'NodeJoined',
+  /** The Node is Ready. */
+  NodeHealthy: 'NodeHealthy',
+} as const;
+export type MachineConditionType = (typeof MachineConditions)[keyof typeof MachineConditions];
+
+/** Reasons of Machine conditions. */
+export const MachineReasons = {
+  AsExpected: 'AsExpected',
+  /** The target is full: the instance is not asked for yet. */
+  QuotaExceeded: 'QuotaExceeded',
+  /** The provider refused or failed to create the instance. */
+  InstanceCreateFailed: 'InstanceCreateFailed',
+  WaitingForInstance: 'WaitingForInstance',
+  /** The instance runs; its kubelet has not registered the Node yet. */
+  WaitingForBootstrap: 'WaitingForBootstrap',
+  NodeNotReady: 'NodeNotReady',
+  /** The Node is cordoned and its pods are being evicted before deletion. */
+  Draining: 'Draining',
+  /** drainTimeoutSeconds passed with pods left: the machine is deleted anyway. */
+  DrainTimeout: 'DrainTimeout',
+  /** The provider reports the instance gone or stopped. */
+  InstanceDied: 'InstanceDied',
+  Deleting: 'Deleting',
+} as const;
+export type MachineReason = (typeof MachineReasons)[keyof typeof MachineReasons];
+
 /** What a caller says about a condition; the transition time is `setCondition`'s business. */
 export interface ConditionUpdate {
   type: string;

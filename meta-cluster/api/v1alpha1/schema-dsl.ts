@@ -159,6 +159,16 @@ export interface PrinterColumn {
   priority?: number;
 }
 
+/** apiextensions.k8s.io/v1 CustomResourceSubresourceScale: JSON paths into the object. */
+export interface ScaleSubresource {
+  /** Under .spec, e.g. ".spec.replicas". */
+  specReplicasPath: string;
+  /** Under .status, e.g. ".status.replicas". */
+  statusReplicasPath: string;
+  /** Under .spec or .status: a label selector in string form, e.g. ".status.selector". */
+  labelSelectorPath?: string;
+}
+
 /** Everything a CRD says about one kind: names, scope, printer columns and the spec/status schemas. */
 export interface KindDefinition<Spec = unknown, Status = unknown> {
   group: string;
@@ -171,6 +181,8 @@ export interface KindDefinition<Spec = unknown, Status = unknown> {
   categories: string[];
   description: string;
   printerColumns: PrinterColumn[];
+  /** A `scale` subresource (`kubectl scale`, autoscalers): where replicas and the selector live. */
+  scale?: ScaleSubresource;
   spec: Schema<Spec>;
   status: Schema<Status>;
 }

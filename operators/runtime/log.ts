@@ -15,7 +15,7 @@ export const REDACTED = '[REDACTED]';
  * Field names whose values are never written, compared case-insensitively (`Authorization`
  * headers). `data` and `stringData` cover Secrets, whose values are only base64, not encrypted.
  */
-export const SECRET_FIELD_NAMES: readonly string[] = ['token', 'password', 'keyPem', 'privateKey', 'data', 'stringData', 'authorization'];
+export const SECRET_FIELD_NAMES: readonly string[] = ['token', 'password', 'keyPem', 'privateKey', 'data', 'stringData', 'authorization', 'userData'];
 
 const secretFields = new Set(SECRET_FIELD_NAMES.map((n) => n.toLowerCase()));
 

@@ -70,8 +70,8 @@ export const cloudTargetSpecSchema = s.object(
     ),
     simulation: s.object(
       {
-        provisionSeconds: s.number({ description: 'Seconds from asking for an instance to the instance running.', minimum: 0, default: 0 }),
-        bootSeconds: s.number({ description: 'Seconds from a running instance to its Node registering.', minimum: 0, default: 0 }),
+        provisionSeconds: s.number({ description: 'Seconds the provider takes to place an instance (state provisioning) before it boots.', minimum: 0, default: 0 }),
+        bootSeconds: s.number({ description: 'Seconds an instance boots (state booting) before it runs its node agent, which registers the Node.', minimum: 0, default: 0 }),
         jitter: fraction('Spread of the latencies: each one is multiplied by a factor drawn from [1-jitter, 1+jitter].'),
         createFailureRate: fraction('Fraction of instance creations that fail.'),
         failureRatePerHour: s.number({

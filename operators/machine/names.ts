@@ -1,0 +1,56 @@
+/**
+ * Names, labels and annotations of what the machine operator writes, in the meta-cluster and in
+ * business clusters. Machines of a pool have deterministic names (`<pool>-<template hash>-<n>`),
+ * so a stale cache or a restarted operator meets "already exists", never a second machine.
+ */
+import { createHash } from 'node:crypto';
+
+export const FIELD_MANAGER = 'kok-machine-operator';
+export const MACHINE_FINALIZER = 'fleet.kok.dev/machine';
+
+export const labels = {
+  /** On Machines: the pool that owns them. */
+  pool: 'fleet.kok.dev/pool',
+  /** On Machines: the Cluster they join (as spec.clusterName, for selection). */
+  cluster: 'fleet.kok.dev/cluster',
+  /** On Machines: the hash of the pool template they were made from. */
+  templateHash: 'fleet.kok.dev/template-hash',
+  /** On Nodes: where they came from. */
+  unit: 'fleet.kok.dev/unit',
+  tier: 'fleet.kok.dev/tier',
+  target: 'fleet.kok.dev/target',
+  machine: 'fleet.kok.dev/machine',
+  machineNamespace: 'fleet.kok.dev/machine-namespace',
+  zone: 'topology.kubernetes.io/zone',
+  region: 'topology.kubernetes.io/region',
+  instanceType: 'node.kubernetes.io/instance-type',
+} as const;
+
+export interface ObjectRef {
+  readonly namespace: string;
+  readonly name: string;
+}
+
+export const keyOf = (r: ObjectRef): string => `${r.namespace}/${r.name}`;
+
+export function parseKey(key: string): ObjectRef {
+  const slash = key.indexOf('/');
+  return { namespace: key.slice(0, slash), name: key.slice(slash + 1) };
+}
+
+/** Ten hex digits of a SHA-256 over the canonical JSON of `value` (object keys sorted). */
+export function stableHash(value: unknown): string {
+  const canonical = (v: unknown): unknown =>
+    Array.isArray(v)
+      ? v.map(canonical)
+      : v && typeof v === 'object'
+        ? Object.fromEntries(Object.keys(v as object).sort().map((k) => [k, canonical((v as Record<string, unknown>)[k])]))
+        : v;
+  return createHash('sha256').update(JSON.stringify(canonical(value))).digest('hex').slice(0, 10);
+}
+
+/** The n-th machine of a pool made from the template with this hash. */
+export const machineName = (pool: string, hash: string, n: number): string => `${pool}-${hash.slice(0, 5)}-${n}`;
+
+/** The meta-cluster Secret beside a Machine holding its bootstrap token and user data. */
+export const bootstrapSecretName = (machine: string): string => `${machine}-bootstrap`;

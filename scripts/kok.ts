@@ -84,17 +84,20 @@ for (const name of ['up', 'start']) {
     .action((o: { dir: string; port: number; nodes: number; fleet: string }) => up(o));
 }
 
-program
-  .command('operator')
-  .description('run a kok operator against a meta-cluster (as its Deployment does)')
-  .command('cluster')
-  .description('the cluster operator: business clusters whose control planes run as pods')
-  .option('--kubeconfig <file>', 'kubeconfig of the meta-cluster (default: in-cluster config or $KUBECONFIG)')
-  .option('--metrics-port <port>', 'HTTPS port of /metrics (0 picks a free one)', port, 8443)
-  .option('--metrics-host <host>', 'address /metrics listens on', '127.0.0.1')
-  .option('--concurrency <n>', 'Clusters reconciled at once', count, 8)
-  .option('--no-leader-elect', 'run without leader election (only for a single replica)')
-  .action((o) => runOperator(o));
+const operatorCommand = program.command('operator').description('run a kok operator against a meta-cluster (as its Deployment does)');
+const operatorOptions = (c: Command, what: string, concurrency: number) =>
+  c
+    .option('--kubeconfig <file>', 'kubeconfig of the meta-cluster (default: in-cluster config or $KUBECONFIG)')
+    .option('--metrics-port <port>', 'HTTPS port of /metrics (0 picks a free one)', port, 8443)
+    .option('--metrics-host <host>', 'address /metrics listens on', '127.0.0.1')
+    .option('--concurrency <n>', `${what} reconciled at once`, count, concurrency)
+    .option('--no-leader-elect', 'run without leader election (only for a single replica)');
+operatorOptions(operatorCommand.command('cluster').description('the cluster operator: business clusters whose control planes run as pods'), 'Clusters', 8).action((o) =>
+  runOperator('cluster', o),
+);
+operatorOptions(operatorCommand.command('machine').description('the machine operator: machines on cloud targets that join clusters as Nodes'), 'Machines', 16)
+  .option('--simulated-cloud <file>', "the simulated cloud's SQLite file (default: from the meta-cluster's Secret kok-system/kok-simulated-cloud)")
+  .action((o) => runOperator('machine', o));
 
 program
   .command('crds')

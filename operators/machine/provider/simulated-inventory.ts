@@ -205,6 +205,9 @@ export class Inventory {
           failure_rate_per_hour REAL NOT NULL
         ) WITHOUT ROWID;
         CREATE INDEX IF NOT EXISTS instances_terminated ON instances (terminated_at) WHERE terminated_at IS NOT NULL;
+        -- For changes(): the deadlines at which an instance's state changes with no write.
+        CREATE INDEX IF NOT EXISTS instances_running_at ON instances (running_at);
+        CREATE INDEX IF NOT EXISTS instances_dies_at ON instances (dies_at) WHERE dies_at IS NOT NULL;
         PRAGMA user_version = ${SCHEMA_VERSION};
       `);
       this.stmt = this.prepare();
@@ -222,6 +225,12 @@ export class Inventory {
       live: db.prepare(`SELECT ${COLUMNS} FROM instances WHERE target = ? AND terminated_at IS NULL ORDER BY seq`),
       all: db.prepare(`SELECT ${COLUMNS} FROM instances WHERE target = ? ORDER BY seq`),
       liveEverywhere: db.prepare(`SELECT ${COLUMNS} FROM instances WHERE terminated_at IS NULL ORDER BY seq`),
+      lastSeq: db.prepare('SELECT coalesce(max(seq), 0) AS seq FROM instances'),
+      changedSince: db.prepare(
+        `SELECT ${COLUMNS} FROM instances WHERE seq > @seq OR running_at BETWEEN @from AND @to ` +
+          // No ORDER BY: it would turn SQLite's one index search per term into a scan of the table.
+          'OR dies_at BETWEEN @from AND @to OR terminated_at BETWEEN @from AND @to',
+      ),
       countLive: db.prepare('SELECT count(*) AS n FROM instances WHERE target = ? AND terminated_at IS NULL'),
       liveByZone: db.prepare('SELECT zone, count(*) AS n FROM instances WHERE target = ? AND terminated_at IS NULL GROUP BY zone'),
       userData: db.prepare('SELECT user_data FROM instances WHERE seq = ?'),
@@ -267,6 +276,21 @@ export class Inventory {
   /** Live instances of every target: what a restarted cloud resumes. */
   liveEverywhere(): InstanceRow[] {
     return (this.stmt.liveEverywhere.all() as DbRow[]).map(fromDb);
+  }
+
+  /**
+   * In one read snapshot: the highest sequence in the file and, with `since`, the instances
+   * inserted after `since.afterSeq` or whose running, death or termination time falls in
+   * [since.from, since.to] (through the indexes: the cost follows the rows found, not the file);
+   * without it, every live instance.
+   */
+  changes(since?: { afterSeq: number; from: number; to: number }): { rows: InstanceRow[]; lastSeq: number } {
+    return this.db.transaction(() => ({
+      rows: since
+        ? (this.stmt.changedSince.all({ seq: since.afterSeq, from: since.from, to: since.to }) as DbRow[]).sort((a, b) => a.seq - b.seq).map(fromDb)
+        : this.liveEverywhere(),
+      lastSeq: (this.stmt.lastSeq.get() as { seq: number }).seq,
+    }))();
   }
 
   countLive(target: string): number {

@@ -26,11 +26,13 @@
  * - The cloud tells `watch` listeners when an instance becomes running (with its user data, so a
  *   simulated VM can boot the node agent with it), fails, or is terminated, by timers set at
  *   create and at load, cleared by close().
+ * - Another process sharing the file (the Machine operator's) is heard of through
+ *   `changedSince`, which the cloud's data plane polls (simulated-host.ts).
  */
 import { createLogger, type Logger } from '../../runtime/log.js';
 import { ProviderUnavailableError } from './errors.js';
 import type { Instance, InstanceState } from './provider.js';
-import { Inventory, stateAt, toInstance, type InstanceRow } from './simulated-inventory.js';
+import { Inventory, seqOf, stateAt, toInstance, type InstanceRow } from './simulated-inventory.js';
 import { SimulatedProvider, type CloudInternals } from './simulated-provider.js';
 import type { SimulatedTargetSettings } from './simulated-settings.js';
 
@@ -62,6 +64,19 @@ export interface InstanceChange {
 }
 
 export type InstanceListener = (change: InstanceChange) => void;
+
+/** Where `SimulatedCloud.changedSince` resumes: the last instance created and the time, when last asked. */
+export interface ChangeCursor {
+  readonly seq: number;
+  /** Milliseconds since the epoch, by the cloud's clock. */
+  readonly at: number;
+}
+
+/**
+ * How long before a write commits the time it stamps may lie: a delete or kill reads the clock,
+ * then may wait for the file's lock (busy_timeout, 5 s). changedSince looks back this far.
+ */
+export const CHANGE_WINDOW_MS = 10_000;
 
 /** setTimeout's limit (about 24.8 days); a later deadline is reached in several steps. */
 const MAX_TIMER_MS = 2 ** 31 - 1;
@@ -126,6 +141,35 @@ export class SimulatedCloud {
       if (stateAt(row, now) === 'running') this.tell([listener], row, now);
     }
     return () => this.listeners.delete(listener);
+  }
+
+  /**
+   * The instances of every target that may have changed state since `cursor`, whichever process
+   * changed them, and the cursor to ask from next time; without a cursor, every live instance.
+   * It never misses a change but may repeat one (a change stays in the window for
+   * CHANGE_WINDOW_MS): the caller compares with what it knows. Cross-process: `watch` only hears
+   * of what this process's providers did and of deadlines of instances it created or loaded.
+   * Costs O(instances found), not O(instances in the file), so a simulated data plane can poll it.
+   */
+  changedSince(cursor?: ChangeCursor): { instances: Instance[]; cursor: ChangeCursor } {
+    if (this.closed) throw new Error('simulated cloud: changedSince() after close()');
+    const now = this.now();
+    const { rows, lastSeq } = this.inventory.changes(cursor && { afterSeq: cursor.seq, from: cursor.at - CHANGE_WINDOW_MS, to: now });
+    const instances = rows.map((row) => {
+      this.observe(row, now);
+      return toInstance(row, now);
+    });
+    return { instances, cursor: { seq: Math.max(lastSeq, cursor?.seq ?? 0), at: now } };
+  }
+
+  /**
+   * The user data an instance of any target boots with (what its simulated VM reads from its
+   * disk); undefined once it is terminated, or for an unknown id. A secret: never log it.
+   */
+  userDataOf(instanceId: string): string | undefined {
+    if (this.closed) throw new Error('simulated cloud: userDataOf() after close()');
+    const seq = seqOf(instanceId);
+    return seq === undefined ? undefined : this.inventory.userData(seq);
   }
 
   /** Stops every timer and closes the file. Providers of this cloud answer ProviderUnavailableError afterwards. */

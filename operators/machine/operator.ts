@@ -1,0 +1,96 @@
+/**
+ * The machine operator process: caches of CloudTargets, MachinePools, Machines and Clusters, one
+ * Node cache per cluster with machines, and three controllers — Machine (instances and Nodes),
+ * MachinePool (how many machines, of what template) and CloudTarget (usage and cost) — under
+ * leader election on kok-system/kok-machine-operator.
+ */
+import type { Logger } from 'pino';
+import type { CloudTarget } from '../../meta-cluster/api/v1alpha1/cloud-target.js';
+import type { Cluster } from '../../meta-cluster/api/v1alpha1/cluster.js';
+import type { MachinePool } from '../../meta-cluster/api/v1alpha1/machine-pool.js';
+import type { KubeObject } from '../runtime/client.js';
+import { ClusterClientRegistry } from '../runtime/cluster-clients.js';
+import { Controller } from '../runtime/controller.js';
+import { EventRecorder } from '../runtime/events.js';
+import { Informer, stripManagedFields } from '../runtime/informer.js';
+import { createLogger } from '../runtime/log.js';
+import { controllerOf } from '../runtime/objects.js';
+import { OperatorProcess, type OperatorProcessOptions, type Running } from '../runtime/operator-process.js';
+import { ClusterAccess } from './cluster-access.js';
+import { MachineReconciler, type MachineObject } from './machine-reconcile.js';
+import { FIELD_MANAGER } from './names.js';
+import { NodeCaches } from './node-caches.js';
+import { MachinePoolReconciler } from './pool-reconcile.js';
+import { Providers } from './providers.js';
+import type { SimulatedCloud } from './provider/simulated.js';
+import { fleetResources } from './resources.js';
+import { CloudTargetReconciler } from './target-reconcile.js';
+
+export const LEASE_NAME = 'kok-machine-operator';
+
+export interface MachineOperatorOptions extends Omit<OperatorProcessOptions, 'log'> {
+  readonly log?: Logger;
+  /** Machines reconciled at once. @default 16 */
+  readonly concurrency?: number;
+  /** The simulated cloud's file. @default - the path in the Secret kok-system/kok-simulated-cloud */
+  readonly simulatedCloudPath?: string;
+  /** A simulated cloud already open in this process (tests, `kok up`). */
+  readonly simulatedCloud?: SimulatedCloud;
+}
+
+export class MachineOperator extends OperatorProcess {
+  constructor(private readonly opts: MachineOperatorOptions) {
+    super({ ...opts, log: opts.log ?? createLogger({ name: 'machine-operator' }) }, { lease: LEASE_NAME, fieldManager: FIELD_MANAGER });
+  }
+
+  protected async startControllers(): Promise<Running> {
+    const { client, metrics, log } = this;
+    const informer = <T extends KubeObject>(kind: keyof typeof fleetResources) =>
+      new Informer<T>({ client, resource: fleetResources[kind], transform: stripManagedFields, onRestart: metrics.informerRestartHook(kind) });
+    const targets = informer<CloudTarget & KubeObject>('CloudTarget');
+    const pools = informer<MachinePool & KubeObject>('MachinePool');
+    const machines = informer<MachineObject>('Machine');
+    const clusters = informer<Cluster & KubeObject>('Cluster');
+    const providers = new Providers({ simulatedCloudPath: this.opts.simulatedCloudPath, cloud: this.opts.simulatedCloud });
+    await providers.open(client);
+    const events = new EventRecorder(client, { component: 'kok-machine-operator' });
+    const registry = new ClusterClientRegistry(client, { fieldManager: FIELD_MANAGER });
+    const access = new ClusterAccess({ meta: client, metaKubeConfig: this.base.kubeConfig, clusters, registry });
+
+    let machineController!: Controller;
+    const nodes = new NodeCaches({ onNode: (key) => machineController.queue.add(key), onRestart: metrics.informerRestartHook('nodes') });
+    const machineReconciler = new MachineReconciler({ client, machines, pools, targets, clusters: access, nodes, providers, events, log });
+    const onError = (controller: string) => (key: string, err: unknown, attempt: number) =>
+      log.warn({ controller, key, attempt, err: (err as Error)?.message ?? String(err) }, 'reconcile failed');
+    machineController = new Controller({ name: 'machine', reconcile: machineReconciler.reconcile, concurrency: this.opts.concurrency ?? 16, metrics, onError: onError('machine') });
+    machineController.watch(machines);
+    // A Cluster becoming Ready (or going) wakes the machines waiting for it.
+    machineController.watch(clusters, (c) => machines.list(c.metadata.namespace).filter((m) => m.spec.clusterName === c.metadata.name).map((m) => `${m.metadata.namespace}/${m.metadata.name}`));
+
+    const poolReconciler = new MachinePoolReconciler({ client, pools, machines, targets, clusters, events, log, metaClusterVersion: () => access.lookup('', 'meta-cluster').then((r) => ('ok' in r ? r.ok.version : '1.31')) });
+    const poolController = new Controller({ name: 'machinepool', reconcile: poolReconciler.reconcile, concurrency: 4, metrics, onError: onError('machinepool') });
+    poolController.watch(pools);
+    poolController.watch(machines, (m) => {
+      const owner = controllerOf(m);
+      return owner?.kind === 'MachinePool' ? [`${m.metadata.namespace}/${owner.name}`] : [];
+    });
+    poolController.watch(clusters, (c) => pools.list(c.metadata.namespace).filter((p) => p.spec.clusterName === c.metadata.name).map((p) => `${p.metadata.namespace}/${p.metadata.name}`));
+    poolController.watch(targets, (t) => pools.list().filter((p) => p.spec.template.targetRef.name === t.metadata.name).map((p) => `${p.metadata.namespace}/${p.metadata.name}`));
+
+    const targetReconciler = new CloudTargetReconciler({ client, targets, providers });
+    const targetController = new Controller({ name: 'cloudtarget', reconcile: targetReconciler.reconcile, concurrency: 2, metrics, onError: onError('cloudtarget') });
+    targetController.watch(targets);
+    targetController.watch(machines, (m) => [m.spec.targetRef.name]);
+
+    await Promise.all([machineController.start(), poolController.start(), targetController.start()]);
+    log.info('machine controllers started');
+    return {
+      stop: async () => {
+        await Promise.all([machineController.stop(), poolController.stop(), targetController.stop()]);
+        await nodes.close();
+        registry.close();
+        providers.close();
+      },
+    };
+  }
+}

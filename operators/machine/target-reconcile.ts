@@ -1,0 +1,64 @@
+/**
+ * The CloudTarget reconciler: status only. Capacity, machines in use and cost per hour as the
+ * provider reports them (the provider's truth, not a count of Machine objects), phase Ready, Full
+ * or Unavailable, and a Ready condition. Machines of the target enqueue it when they change.
+ */
+import { isDeepStrictEqual } from 'node:util';
+import type { CloudTarget, CloudTargetStatus } from '../../meta-cluster/api/v1alpha1/cloud-target.js';
+import { CloudTargetConditions, CloudTargetReasons, setCondition, type ConditionUpdate } from '../../meta-cluster/api/v1alpha1/conditions.js';
+import { isNotFound, type KubeClient, type KubeObject } from '../runtime/client.js';
+import type { Informer } from '../runtime/informer.js';
+import type { ReconcileResult } from '../runtime/workqueue.js';
+import type { ProviderSource } from './machine-reconcile.js';
+import { fleetResources } from './resources.js';
+
+/** Cost and usage also change without any Machine event (an instance dies): look again this often. */
+const RESYNC_MS = 30_000;
+
+export class CloudTargetReconciler {
+  constructor(
+    private readonly deps: {
+      readonly client: KubeClient;
+      readonly targets: Informer<CloudTarget & KubeObject>;
+      readonly providers: ProviderSource;
+      readonly now?: () => Date;
+    },
+  ) {}
+
+  readonly reconcile = async (key: string): Promise<ReconcileResult | void> => {
+    const name = key.startsWith('/') ? key.slice(1) : key;
+    const target = this.deps.targets.get(undefined, name);
+    if (!target || target.metadata.deletionTimestamp) return;
+    const now = (this.deps.now ?? (() => new Date()))();
+    let status: CloudTargetStatus = { ...(target.status ?? {}) };
+    const set = (u: ConditionUpdate) => {
+      status = { ...status, conditions: setCondition(status.conditions, { observedGeneration: target.metadata.generation, ...u }, now) };
+    };
+    const provider = this.deps.providers.providerFor(target);
+    if ('unsupported' in provider) {
+      status.phase = 'Unavailable';
+      set({ type: CloudTargetConditions.Ready, status: 'False', reason: CloudTargetReasons.ProviderNotSupported, message: provider.unsupported });
+    } else {
+      const [quota, cost] = await Promise.all([provider.quota(), provider.costPerHour()]);
+      const full = quota.capacity !== undefined && quota.inUse >= quota.capacity;
+      status = { ...status, machinesInUse: quota.inUse, costPerHour: Math.round(cost * 10_000) / 10_000 };
+      if (quota.capacity !== undefined) status.capacity = quota.capacity;
+      else delete status.capacity;
+      status.phase = full ? 'Full' : 'Ready';
+      set(
+        full
+          ? { type: CloudTargetConditions.Ready, status: 'False', reason: CloudTargetReasons.QuotaExceeded, message: `all ${quota.capacity} machines of CloudTarget ${name} are in use; new machines wait` }
+          : { type: CloudTargetConditions.Ready, status: 'True', reason: CloudTargetReasons.AsExpected },
+      );
+    }
+    status.observedGeneration = target.metadata.generation;
+    if (!isDeepStrictEqual(status, target.status ?? {})) {
+      try {
+        await this.deps.client.patch(fleetResources.CloudTarget, undefined, name, 'merge', { status }, { sub: 'status' });
+      } catch (err) {
+        if (!isNotFound(err)) throw err;
+      }
+    }
+    return { requeueAfterMs: RESYNC_MS };
+  };
+}

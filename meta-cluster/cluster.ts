@@ -9,12 +9,21 @@
  * (control-plane/), and Services of type LoadBalancer get a loopback load balancer. With
  * 'simulated' every pod is simulated (LoadBalancer Services still get addresses), as benchmarks
  * of many clusters want.
+ *
+ * It also hosts the simulated cloud: instances the machine operator creates at `simulated`
+ * CloudTargets boot here, and their node agents join their clusters with the bootstrap token
+ * from their user data.
  */
+import { join } from 'node:path';
 import * as k8s from '@kubernetes/client-node';
-import { KubeClient } from '../operators/runtime/client.js';
+import { SimulatedCloud } from '../operators/machine/provider/simulated.js';
+import { SimulatedCloudHost } from '../operators/machine/provider/simulated-host.js';
+import { SIMULATED_CLOUD_SECRET } from '../operators/machine/providers.js';
+import { isAlreadyExists, KubeClient, type KubeObject } from '../operators/runtime/client.js';
 import { installCrds } from './api/crds.js';
 import { startApiServer, type ApiServerOptions, type RunningApiServer } from './apiserver/apiserver.js';
 import { ControllerManager } from './control-plane/controller-manager.js';
+import { resources } from './controllers/resources.js';
 import { EmbeddedControlPlane } from './control-plane/embedded-control-plane.js';
 import { LoopbackLoadBalancer } from './control-plane/loopback-lb.js';
 import { PodNetwork } from './control-plane/pod-network.js';
@@ -31,7 +40,7 @@ export interface EmbeddedClusterOptions extends ApiServerOptions {
    * here come first; the control-plane runtimes are registered after them.
    */
   nodeAgent?: Omit<NodeAgentOptions, 'nodes'>;
-  /** How long a node may miss heartbeats before it is Unknown and tainted. @default 40 */
+  /** How long a node may miss heartbeats before it is Unknown and tainted, here and in embedded business clusters. @default 40 */
   nodeMonitorGracePeriodSeconds?: number;
   /**
    * 'embedded': business control-plane pods (kube-apiserver, kube-controller-manager,
@@ -42,6 +51,13 @@ export interface EmbeddedClusterOptions extends ApiServerOptions {
   controlPlaneRuntime?: 'embedded' | 'simulated';
   /** Wait between a business controller-manager's or scheduler's attempts to reach its API. @default 1000 */
   controlPlaneRetryMs?: number;
+  /**
+   * The simulated cloud this process hosts: the instances the machine operator creates at
+   * `simulated` CloudTargets boot here, their node agents joining their clusters. Its SQLite file
+   * is named to operators in the Secret kok-system/kok-simulated-cloud. false: none.
+   * @default - `<dataDir>/simulated-cloud.db`, polled every second
+   */
+  simulatedCloud?: false | { path?: string; pollIntervalMs?: number; nodeAgent?: Omit<NodeAgentOptions, 'nodes' | 'log'> };
 }
 
 interface Component {
@@ -56,6 +72,8 @@ export interface EmbeddedCluster {
   scheduler: Scheduler;
   /** Undefined when controlPlaneRuntime is 'simulated'. */
   controlPlane?: EmbeddedControlPlane;
+  /** The simulated cloud and the host that boots its instances; undefined when disabled. */
+  cloud?: { cloud: SimulatedCloud; host: SimulatedCloudHost; path: string };
   stop(): Promise<void>;
 }
 
@@ -88,7 +106,14 @@ export async function startEmbeddedCluster(opts: EmbeddedClusterOptions): Promis
   const nodes = typeof opts.nodes === 'object' ? opts.nodes : defaultNodes(opts.clusterName ?? 'kok', opts.nodes ?? 3);
   const runtimes = opts.nodeAgent?.runtimes ?? new RuntimeRegistry();
   const controlPlane = (opts.controlPlaneRuntime ?? 'embedded') === 'embedded'
-    ? new EmbeddedControlPlane({ dataDir: opts.dataDir, kubeConfig, runtimes, retryMs: opts.controlPlaneRetryMs, bookmarkIntervalMs: opts.bookmarkIntervalMs })
+    ? new EmbeddedControlPlane({
+        dataDir: opts.dataDir,
+        kubeConfig,
+        runtimes,
+        retryMs: opts.controlPlaneRetryMs,
+        bookmarkIntervalMs: opts.bookmarkIntervalMs,
+        controllers: { nodeMonitorGracePeriodSeconds: opts.nodeMonitorGracePeriodSeconds },
+      })
     : undefined;
   // Services of type LoadBalancer get an address either way; behind simulated pods nothing answers.
   const loadBalancer = controlPlane ? undefined : new LoopbackLoadBalancer({ client: client('service-controller'), network: new PodNetwork() });
@@ -100,9 +125,20 @@ export async function startEmbeddedCluster(opts: EmbeddedClusterOptions): Promis
     nodeAgent,
     ...(loadBalancer ? [loadBalancer] : []),
   ];
+  const cloudPath = opts.simulatedCloud === false ? undefined : (opts.simulatedCloud?.path ?? join(opts.dataDir, 'simulated-cloud.db'));
+  const cloud = cloudPath
+    ? (() => {
+        const c = new SimulatedCloud(cloudPath);
+        const host = new SimulatedCloudHost({ cloud: c, pollIntervalMs: opts.simulatedCloud ? opts.simulatedCloud.pollIntervalMs : undefined, nodeAgent: opts.simulatedCloud ? opts.simulatedCloud.nodeAgent : undefined });
+        return { cloud: c, host, path: cloudPath };
+      })()
+    : undefined;
   const stop = async () => {
-    // Business controller-managers and schedulers first, while their apiserver pods still serve;
-    // the control plane's load balancers and backends last, once the node agent stopped its pods.
+    // Business controller-managers, schedulers and machines first, while their apiserver pods
+    // still serve; the control plane's load balancers and backends last, once the node agent
+    // stopped its pods.
+    await cloud?.host.stop();
+    cloud?.cloud.close();
     await controlPlane?.stopClientsOfBusinessApis();
     await Promise.allSettled(components.map((c) => c.stop()));
     await controlPlane?.stop();
@@ -111,9 +147,29 @@ export async function startEmbeddedCluster(opts: EmbeddedClusterOptions): Promis
   };
   try {
     await Promise.all([...components, ...(controlPlane ? [controlPlane] : [])].map((c) => c.start()));
+    if (cloud) {
+      await publishSimulatedCloud(client('kok'), cloud.path);
+      await cloud.host.start();
+    }
   } catch (err) {
     await stop();
     throw err;
   }
-  return { apiServer, kubeConfig, nodeAgent, scheduler, controlPlane, stop };
+  return { apiServer, kubeConfig, nodeAgent, scheduler, controlPlane, cloud, stop };
+}
+
+/** Names the simulated cloud's file to operators (operators/machine/providers.ts reads it). */
+async function publishSimulatedCloud(client: KubeClient, path: string): Promise<void> {
+  const { namespace, name } = SIMULATED_CLOUD_SECRET;
+  for (const [r, ns, obj] of [
+    [resources.namespaces, undefined, { metadata: { name: namespace } }],
+    [resources.secrets, namespace, { metadata: { name, labels: { 'app.kubernetes.io/part-of': 'kok' } }, type: 'Opaque', stringData: { path } }],
+  ] as const) {
+    try {
+      await client.create(r, ns, obj);
+    } catch (err) {
+      if (!isAlreadyExists(err)) throw err;
+      if (r === resources.secrets) await client.update(r, { ...(await client.get(r, ns, name)), stringData: { path } } as KubeObject);
+    }
+  }
 }

@@ -5,6 +5,7 @@
  * images, registered in the node agent's RuntimeRegistry. Pods of other images (etcd included)
  * stay simulated, and their `kok.dev/Simulated` condition says so.
  */
+import type { ControllerManagerOptions } from './controller-manager.js';
 import type { KubeConfig } from '@kubernetes/client-node';
 import { KubeClient } from '../../operators/runtime/client.js';
 import type { RuntimeRegistry } from '../node-agent/runtime.js';
@@ -27,6 +28,8 @@ export interface EmbeddedControlPlaneOptions {
   retryMs?: number;
   /** Bookmark interval of the business API servers' watches. @default 30 s */
   bookmarkIntervalMs?: number;
+  /** Settings of the business controller-managers (e.g. a short node grace period in tests). */
+  controllers?: ControllerManagerOptions;
 }
 
 export class EmbeddedControlPlane {
@@ -49,7 +52,7 @@ export class EmbeddedControlPlane {
     const kubelet = client('kok-control-plane-runtimes');
     const resolveService = this.loadBalancer.addressOf.bind(this.loadBalancer);
     this.apiserver = new KubeApiserverRuntime({ client: kubelet, backends: this.backends, network: this.network, bookmarkIntervalMs: opts.bookmarkIntervalMs });
-    this.controllerManager = kubeControllerManagerRuntime({ client: kubelet, resolveService, retryMs: opts.retryMs });
+    this.controllerManager = kubeControllerManagerRuntime({ client: kubelet, resolveService, retryMs: opts.retryMs, controllers: opts.controllers });
     this.scheduler = kubeSchedulerRuntime({ client: kubelet, resolveService, retryMs: opts.retryMs });
     opts.runtimes
       .register(KUBE_APISERVER_IMAGE, this.apiserver)

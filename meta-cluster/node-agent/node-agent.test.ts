@@ -163,6 +163,58 @@ describe('NodeAgent nodes', () => {
     await expect(client.get(resources.leases, 'kube-node-lease', 'adopt-a')).rejects.toMatchObject({ code: 404 });
     await client.delete(resources.pods, 'default', 'adopt-pod');
   });
+
+  it('detachNode stops a node without deregistering it; addNode takes it back with its pod CIDR', async () => {
+    const agent = await agentWith(['det-a', 'det-b'], { heartbeatIntervalMs: 50 });
+    const renewTime = async (n: string) => (await client.get(resources.leases, 'kube-node-lease', n)).spec.renewTime as string;
+    const before = await client.get(resources.nodes, undefined, 'det-a');
+    await agent.detachNode('det-a');
+    expect(agent.nodeNames()).toEqual(['det-b']);
+    const stale = await until(async () => {
+      const t = await renewTime('det-a');
+      await new Promise((r) => setTimeout(r, 300));
+      return (await renewTime('det-a')) === t && t;
+    });
+    expect((await client.get(resources.nodes, undefined, 'det-a')).metadata.uid).toBe(before.metadata.uid);
+
+    // A new node does not take the pod CIDR the detached Node still holds.
+    await agent.addNode({ name: 'det-c' });
+    expect((await client.get(resources.nodes, undefined, 'det-c')).spec.podCIDR).not.toBe(before.spec.podCIDR);
+
+    await agent.addNode({ name: 'det-a' });
+    const back = await client.get(resources.nodes, undefined, 'det-a');
+    expect(back.metadata.uid).toBe(before.metadata.uid);
+    expect(back.spec.podCIDR).toBe(before.spec.podCIDR);
+    await eventually(async () => (await renewTime('det-a')) !== stale, 5_000);
+
+    // removeNode deregisters a detached node too.
+    await agent.detachNode('det-a');
+    await agent.removeNode('det-a');
+    await expect(client.get(resources.nodes, undefined, 'det-a')).rejects.toMatchObject({ code: 404 });
+    await expect(client.get(resources.leases, 'kube-node-lease', 'det-a')).rejects.toMatchObject({ code: 404 });
+  });
+
+  it('registers the providerID and address the spec gives, and keeps the providerID a Node has on adoption', async () => {
+    const spec = { name: 'cloud-a', providerID: 'simulated://sim-eu/eu-1a/i-0000000001', address: '172.16.0.1' };
+    const first = new NodeAgent(client, { nodes: [spec], heartbeatIntervalMs: 200 });
+    cleanup.push(() => first.stop());
+    await first.start();
+    await client.create(resources.pods, 'default', podManifest('cloud-pod', 'cloud-a'));
+    const pod = await until(async () => {
+      const p = await getPod('cloud-pod');
+      return podReady(p) && p;
+    });
+    expect(pod.status.hostIP).toBe('172.16.0.1');
+    const node = await client.get(resources.nodes, undefined, 'cloud-a');
+    expect(node.spec.providerID).toBe(spec.providerID);
+    expect(node.status.addresses).toContainEqual({ type: 'InternalIP', address: '172.16.0.1' });
+    await first.stop();
+
+    const second = await agentWith([]);
+    await second.addNode({ ...spec, providerID: 'simulated://sim-eu/eu-1a/i-0000000002' });
+    expect((await client.get(resources.nodes, undefined, 'cloud-a')).spec.providerID).toBe(spec.providerID);
+    await client.delete(resources.pods, 'default', 'cloud-pod');
+  });
 });
 
 describe('NodeAgent pods', () => {

@@ -8,7 +8,8 @@
  *   its Lease created in kube-node-lease.
  * - Heartbeats: Leases renewed every heartbeatIntervalMs, node status every 5th beat, spread over
  *   the interval with bounded concurrency (heartbeat.ts). pauseHeartbeats/resumeHeartbeats let
- *   tests and chaos make a node look dead.
+ *   tests and chaos make a node look dead; detachNode stops serving a node whose machine died,
+ *   leaving its Node and Lease to the node lifecycle controller (removeNode deregisters it).
  * - Pods: one informer on pods with `spec.nodeName` set; each pod of an agent node is synced in a
  *   work queue (concurrency 64): Pending (ContainerCreating) → Running → Ready, through pods/status.
  *   With no start latency and no readiness delay a pod is Ready in one status write, with no timer.
@@ -98,6 +99,8 @@ const splitKey = (key: string): [string, string] => {
 export class NodeAgent {
   private readonly nodes = new Map<string, NodeEntry>();
   private readonly usedIndexes = new Set<number>();
+  /** Detached nodes' indexes: their Nodes still hold the pod CIDRs, until they come back or are removed. */
+  private readonly detached = new Map<string, number>();
   private readonly pending: SimulatedNodeSpec[];
   private readonly informer: Informer;
   private readonly queue: WorkQueue;
@@ -215,13 +218,20 @@ export class NodeAgent {
     await this.register(this.createEntry(spec, node, false), node);
   }
 
-  /** Stops a node's heartbeats and pods, then deletes its Lease and Node. Its pods stay for the API to collect. */
+  /**
+   * Stops a node's heartbeats and pods, then deletes its Lease and Node. Its pods stay for the API to
+   * collect. A detached node is deleted too.
+   */
   async removeNode(name: string): Promise<void> {
     const entry = this.nodes.get(name);
-    if (!entry) return;
-    this.nodes.delete(name);
-    this.heartbeats.remove(name);
-    await this.lifecycle.forgetNode(name);
+    const index = entry?.index ?? this.detached.get(name);
+    if (index === undefined) return;
+    if (entry) {
+      this.nodes.delete(name);
+      this.heartbeats.remove(name);
+      await this.lifecycle.forgetNode(name);
+    }
+    this.detached.delete(name);
     for (const [r, ns] of [[resources.leases, NODE_LEASE_NAMESPACE], [resources.nodes, undefined]] as const) {
       try {
         await this.client.delete(r, ns, name);
@@ -229,7 +239,22 @@ export class NodeAgent {
         if (!isNotFound(err)) throw err;
       }
     }
-    this.usedIndexes.delete(entry.index);
+    this.usedIndexes.delete(index);
+  }
+
+  /**
+   * Stops serving a node as if its machine died: no more heartbeats, its pods' containers stop and
+   * their status is no longer written, but the Node and its Lease stay (a dead machine does not
+   * deregister; the node lifecycle controller marks it Unknown after its grace period). The node
+   * keeps its pod CIDR in this agent, so addNode serves it again by adopting the Node.
+   */
+  async detachNode(name: string): Promise<void> {
+    const entry = this.nodes.get(name);
+    if (!entry) return;
+    this.nodes.delete(name);
+    this.detached.set(name, entry.index);
+    this.heartbeats.remove(name);
+    await this.lifecycle.forgetNode(name);
   }
 
   pauseHeartbeats(name: string): void {
@@ -261,6 +286,12 @@ export class NodeAgent {
 
   private createEntry(spec: SimulatedNodeSpec, existing: KubeObject | undefined, fromStart: boolean): NodeEntry {
     if (this.nodes.has(spec.name)) throw new NodeAgentError('DuplicateNode', `node ${spec.name} is configured twice`);
+    // A node detached before comes back to the index it kept (its Node's pod CIDR).
+    const kept = this.detached.get(spec.name);
+    if (kept !== undefined) {
+      this.detached.delete(spec.name);
+      this.usedIndexes.delete(kept);
+    }
     let index = indexOfPodCIDR(existing?.spec?.podCIDR);
     // At start the index is already counted as used (from the node list); later it must be free.
     if (index === undefined || (!fromStart && this.usedIndexes.has(index))) index = this.freeIndex(spec.name);
@@ -270,7 +301,7 @@ export class NodeAgent {
       name: spec.name,
       spec,
       index,
-      hostIP: nodeInternalIP(index),
+      hostIP: spec.address ?? nodeInternalIP(index),
       ips: new PodIpPool(cidr),
       bootID: randomUUID(),
       registered: false,

@@ -66,6 +66,33 @@ describe('desiredNode', () => {
   });
 });
 
+describe('providerID', () => {
+  const cloud = 'simulated://sim-eu/eu-1a/i-0000000001';
+  const withCidr = (providerID?: string) => ({
+    metadata: { name: 'w1', labels: desiredNode({ name: 'w1' }, 0).metadata.labels, annotations: { 'kok.dev/simulated': 'true' } },
+    spec: { podCIDR: '10.64.0.0/24', ...(providerID ? { providerID } : {}) },
+  });
+
+  it.each([
+    ['the spec gives it', { name: 'w1', providerID: cloud }, cloud],
+    ['kok://simulated/<name> otherwise', { name: 'w1' }, 'kok://simulated/w1'],
+  ])('registers with %s', (_what, spec, want) => {
+    expect(desiredNode(spec, 0).spec.providerID).toBe(want);
+  });
+
+  it.each([
+    ['adds it to a Node that has none', undefined, { spec: { providerID: cloud } }],
+    ['leaves a Node that has one alone, even another', 'kok://simulated/w1', undefined],
+    ['leaves a Node that has the same alone', cloud, undefined],
+  ])('adoption %s', (_what, existing, patch) => {
+    expect(adoptionPatch({ name: 'w1', providerID: cloud }, withCidr(existing), 0)).toEqual(patch);
+  });
+
+  it('adoption without one in the spec never touches it', () => {
+    expect(adoptionPatch({ name: 'w1' }, withCidr(), 0)).toBeUndefined();
+  });
+});
+
 describe('desiredNodeStatus', () => {
   const spec = { name: 'w1', capacity: { cpu: '2', memory: '4Gi', pods: '20' } };
   const conditionsOf = (s: Record<string, any>) => Object.fromEntries(s.conditions.map((c: any) => [c.type, c]));
@@ -79,6 +106,11 @@ describe('desiredNodeStatus', () => {
     expect(s.allocatable).toEqual(spec.capacity);
     expect(s.nodeInfo).toMatchObject({ containerRuntimeVersion: 'kok-sim://1.0', osImage: 'kok simulated node', bootID: 'boot-1', kubeletVersion: 'v1.31.0' });
     expect(s.addresses).toEqual([{ type: 'InternalIP', address: '10.0.0.1' }, { type: 'Hostname', address: 'w1' }]);
+  });
+
+  it('reports the address the spec gives as InternalIP', () => {
+    const s = desiredNodeStatus({ ...spec, address: '172.16.0.9' }, 0, undefined, now, 'boot-1');
+    expect(s.addresses).toEqual([{ type: 'InternalIP', address: '172.16.0.9' }, { type: 'Hostname', address: 'w1' }]);
   });
 
   it('keeps transition times while a condition holds, renews them when it flips, and keeps foreign conditions', () => {

@@ -3,8 +3,9 @@
  * kubelet reports it, its Lease, and the addresses it gets. Pure functions, table-tested.
  *
  * Addresses are deterministic in the node's index (its order of registration, kept across agent
- * restarts through `spec.podCIDR`): node i has InternalIP 10.0.0.0/10 + i + 1 and pod CIDR
- * 10.(64 + i/256).(i%256).0/24, so up to 49,152 nodes of 253 pods each.
+ * restarts through `spec.podCIDR`): node i has InternalIP 10.0.0.0/10 + i + 1 (unless its spec gives
+ * an address, as a simulated cloud instance's does) and pod CIDR 10.(64 + i/256).(i%256).0/24, so up
+ * to 49,152 nodes of 253 pods each.
  */
 import { createHash } from 'node:crypto';
 import type { KubeObject } from '../../operators/runtime/client.js';
@@ -48,6 +49,14 @@ export interface SimulatedNodeSpec {
   instanceType?: string;
   /** @default v1.31.0 */
   kubeletVersion?: string;
+  /**
+   * spec.providerID at registration, e.g. the cloud instance's `simulated://<target>/<zone>/<id>`.
+   * An adopted Node keeps the one it has (the API allows setting it once, never changing it).
+   * @default "kok://simulated/<name>"
+   */
+  providerID?: string;
+  /** The node's InternalIP (and the hostIP of its pods), e.g. its cloud instance's address. @default - nodeInternalIP(index) */
+  address?: string;
 }
 
 export const DEFAULT_CAPACITY: ResourceList = { cpu: '4', memory: '16Gi', pods: '110' };
@@ -106,22 +115,28 @@ export function desiredNode(spec: SimulatedNodeSpec, index: number): KubeObject 
     spec: {
       podCIDR: cidr,
       podCIDRs: [cidr],
-      providerID: `kok://simulated/${spec.name}`,
+      providerID: spec.providerID ?? `kok://simulated/${spec.name}`,
       ...(spec.taints?.length ? { taints: spec.taints } : {}),
     },
   };
 }
 
-/** What an existing Node needs so the agent can adopt it (after an agent restart); undefined: nothing. */
-export function adoptionPatch(spec: SimulatedNodeSpec, node: KubeObject, index: number): Record<string, unknown> | undefined {
-  const labels = nodeLabels(spec);
+/**
+ * What an existing Node needs so the agent can adopt it (after an agent restart); undefined: nothing.
+ * A providerID is only ever added to a Node that has none: it is immutable once set.
+ */
+export function adoptionPatch(wanted: SimulatedNodeSpec, node: KubeObject, index: number): Record<string, unknown> | undefined {
+  const labels = nodeLabels(wanted);
   const missing = Object.entries(labels).filter(([k, v]) => node.metadata.labels?.[k] !== v);
   const metadata: Record<string, unknown> = {};
   if (missing.length) metadata.labels = Object.fromEntries(missing);
   if (node.metadata.annotations?.[SIMULATED_ANNOTATION] !== 'true') metadata.annotations = { [SIMULATED_ANNOTATION]: 'true' };
   const patch: Record<string, unknown> = {};
   if (Object.keys(metadata).length) patch.metadata = metadata;
-  if (!node.spec?.podCIDR) patch.spec = { podCIDR: nodePodCIDR(index), podCIDRs: [nodePodCIDR(index)] };
+  const spec: Record<string, unknown> = {};
+  if (!node.spec?.podCIDR) Object.assign(spec, { podCIDR: nodePodCIDR(index), podCIDRs: [nodePodCIDR(index)] });
+  if (wanted.providerID && !node.spec?.providerID) spec.providerID = wanted.providerID;
+  if (Object.keys(spec).length) patch.spec = spec;
   return Object.keys(patch).length ? patch : undefined;
 }
 
@@ -161,7 +176,7 @@ export function desiredNodeStatus(spec: SimulatedNodeSpec, index: number, curren
     allocatable: spec.allocatable ?? capacity,
     conditions: [...own, ...foreign],
     addresses: [
-      { type: 'InternalIP', address: nodeInternalIP(index) },
+      { type: 'InternalIP', address: spec.address ?? nodeInternalIP(index) },
       { type: 'Hostname', address: spec.name },
     ],
     daemonEndpoints: { kubeletEndpoint: { Port: 10250 } },

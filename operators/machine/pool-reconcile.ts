@@ -113,7 +113,10 @@ export class MachinePoolReconciler {
       }
       throw err;
     } finally {
-      if (plan) status = this.computeStatus(pool, machines, hash, plan, status, set);
+      if (plan) {
+        const summary = this.summarise(pool, machines, hash, plan, set);
+        status = { ...status, ...summary };
+      }
       await this.patchStatus(pool, status);
     }
     return requeueAfterMs !== undefined ? { requeueAfterMs } : undefined;
@@ -222,14 +225,8 @@ export class MachinePoolReconciler {
     return soonest;
   }
 
-  private computeStatus(
-    pool: PoolObject,
-    machines: MachineObject[],
-    hash: string,
-    plan: PoolPlan,
-    status: MachinePoolStatus,
-    set: (u: ConditionUpdate) => void,
-  ): MachinePoolStatus {
+  /** Sets the conditions through `set`; returns the phase and replica counts. */
+  private summarise(pool: PoolObject, machines: MachineObject[], hash: string, plan: PoolPlan, set: (u: ConditionUpdate) => void): MachinePoolStatus {
     const alive = machines.filter((m) => !m.metadata.deletionTimestamp);
     const replicas = pool.spec.replicas ?? 1;
     const ready = alive.filter(isReadyMachine).length;
@@ -266,7 +263,7 @@ export class MachinePoolReconciler {
     const ok = machinesReady && upToDate && plan.remediationAllowed;
     set(ok ? { type: MachinePoolConditions.Ready, status: 'True', reason: MachinePoolReasons.AsExpected } : { type: MachinePoolConditions.Ready, status: 'False', reason: !upToDate ? MachinePoolReasons.RollingOut : alive.length < replicas ? MachinePoolReasons.ScalingUp : alive.length > replicas ? MachinePoolReasons.ScalingDown : MachinePoolReasons.WaitingForMachines, message: `${ready} of ${replicas} machines ready, ${updated} up to date` });
     const phase = ok ? 'Running' : !upToDate ? 'RollingOut' : alive.length > replicas ? 'ScalingDown' : 'ScalingUp';
-    return { ...status, phase, replicas: alive.length, readyReplicas: ready, availableReplicas: ready, updatedReplicas: updated, selector: `${labels.pool}=${pool.metadata.name}` };
+    return { phase, replicas: alive.length, readyReplicas: ready, availableReplicas: ready, updatedReplicas: updated, selector: `${labels.pool}=${pool.metadata.name}` };
   }
 
   private async patchStatus(pool: PoolObject, status: MachinePoolStatus): Promise<void> {

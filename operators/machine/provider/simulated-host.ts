@@ -62,7 +62,7 @@ export interface SimulatedCloudHostStats {
   readonly agents: number;
   /** Nodes served: registered, their agents heartbeating them. */
   readonly nodes: number;
-  /** Nodes of running instances being registered, or waiting to try again. */
+  /** Running instances not yet decided about, and nodes being registered or waiting to try again. */
   readonly pending: number;
   /** Running instances not served: bad user data, or a node name another instance serves. */
   readonly skipped: number;
@@ -89,6 +89,9 @@ export function joinKubeconfig(join: JoinConfiguration): Kubeconfig {
   return buildKubeconfig({ clusterName: 'cluster', server: join.server, caPem: join.caPem, user: { name: 'kubelet-bootstrap', token: join.token } });
 }
 
+/** Instances decided about per turn of the event loop (about 25 ms of work). */
+const ADMISSIONS_PER_TURN = 50;
+
 /** Anything shaped like a bootstrap token is cut from messages that may quote user data. */
 const TOKEN_LIKE = /[a-z0-9]{6}\.[a-z0-9]{16}/g;
 const reasonOf = (err: unknown): string => (err instanceof Error ? err.message : String(err)).replace(TOKEN_LIKE, '[REDACTED]').slice(0, 300);
@@ -110,7 +113,8 @@ interface NodeWant {
 interface HostedAgent {
   readonly key: string;
   readonly server: string;
-  readonly kubeconfig: Kubeconfig;
+  /** The API server, its CA and the bootstrap token. */
+  readonly kubeConfig: k8s.KubeConfig;
   readonly nodes: Map<string, NodeWant>;
   readonly log: (message: string, err?: unknown) => void;
   agent?: NodeAgent;
@@ -134,6 +138,13 @@ export class SimulatedCloudHost {
   private readonly nodeOwners = new Map<string, string>();
   /** `<server> <node name>` → instances waiting for it, in order of arrival. */
   private readonly waiters = new Map<string, Set<string>>();
+  /**
+   * Running instances not decided about yet, admitted a few at a time: decoding user data costs
+   * about half a millisecond, and a restarted host has 10,000 to decode while the process also
+   * serves the meta-cluster's API. A state change applies at once, dropping an instance from here.
+   */
+  private readonly admissions = new Map<string, { instance: Instance; userData?: string }>();
+  private admitting = false;
   private readonly stopping = new Set<Promise<void>>();
   private readonly warnThrottled: (message: string, err?: unknown) => void;
   private state: 'new' | 'running' | 'stopped' = 'new';
@@ -180,6 +191,7 @@ export class SimulatedCloudHost {
       this.retire(a);
     }
     this.agents.clear();
+    this.admissions.clear();
     this.tracked.clear();
     this.nodeOwners.clear();
     this.waiters.clear();
@@ -188,7 +200,7 @@ export class SimulatedCloudHost {
 
   stats(): SimulatedCloudHostStats {
     let nodes = 0;
-    let pending = 0;
+    let pending = this.admissions.size;
     for (const a of this.agents.values()) for (const want of a.nodes.values()) want.registered ? nodes++ : pending++;
     let skipped = 0;
     for (const t of this.tracked.values()) if (t.kind !== 'served') skipped++;
@@ -225,6 +237,7 @@ export class SimulatedCloudHost {
     try {
       const t = this.tracked.get(instance.id);
       if (instance.state !== 'running') {
+        this.admissions.delete(instance.id);
         if (t) this.release(t);
         return;
       }
@@ -232,7 +245,12 @@ export class SimulatedCloudHost {
         t.instance = instance;
         return;
       }
-      this.admit(instance, userData ?? this.cloud.userDataOf(instance.id));
+      const queued = this.admissions.get(instance.id);
+      this.admissions.set(instance.id, { instance, userData: userData ?? queued?.userData });
+      if (!this.admitting) {
+        this.admitting = true;
+        setImmediate(() => this.admitSome());
+      }
     } catch (err) {
       this.log.error({ instance: instance.id, target: instance.target, err: reasonOf(err) }, 'simulated cloud host: handling an instance failed');
     }
@@ -240,14 +258,35 @@ export class SimulatedCloudHost {
 
   // --- instances --------------------------------------------------------------------------------
 
+  private admitSome(): void {
+    let n = 0;
+    for (const [id, { instance, userData }] of this.admissions) {
+      if (this.state !== 'running' || n++ === ADMISSIONS_PER_TURN) break;
+      this.admissions.delete(id);
+      try {
+        this.admit(instance, userData ?? this.cloud.userDataOf(id));
+      } catch (err) {
+        this.log.error({ instance: id, target: instance.target, err: reasonOf(err) }, 'simulated cloud host: handling an instance failed');
+      }
+    }
+    if (this.state === 'running' && this.admissions.size > 0) setImmediate(() => this.admitSome());
+    else this.admitting = false;
+  }
+
   /** A running instance the host has not decided about yet. */
   private admit(instance: Instance, userData: string | undefined): void {
     if (userData === undefined) return; // terminated meanwhile: that change is on its way
     let join: JoinConfiguration;
-    let kubeconfig: Kubeconfig;
+    let agentKey: string;
+    let kubeConfig: k8s.KubeConfig | undefined;
     try {
       join = decodeJoinConfiguration(userData);
-      kubeconfig = joinKubeconfig(join);
+      agentKey = createHash('sha256').update(`${join.server}\0${join.caPem}\0${join.token}`).digest('hex');
+      // An agent for the same server, CA and token has had them checked already.
+      if (!this.agents.has(agentKey)) {
+        kubeConfig = new k8s.KubeConfig();
+        kubeConfig.loadFromString(kubeconfigYaml(joinKubeconfig(join)));
+      }
     } catch (err) {
       this.tracked.set(instance.id, { kind: 'skipped', instance });
       this.log.warn(
@@ -268,10 +307,9 @@ export class SimulatedCloudHost {
       );
       return;
     }
-    const agentKey = createHash('sha256').update(`${join.server}\0${join.caPem}\0${join.token}`).digest('hex');
     let a = this.agents.get(agentKey);
     if (!a) {
-      a = { key: agentKey, server: join.server, kubeconfig, nodes: new Map(), log: this.agentLog(join.server), ready: false, failures: 0 };
+      a = { key: agentKey, server: join.server, kubeConfig: kubeConfig!, nodes: new Map(), log: this.agentLog(join.server), ready: false, failures: 0 };
       this.agents.set(agentKey, a);
       this.startAgent(a);
     }
@@ -300,9 +338,9 @@ export class SimulatedCloudHost {
       clearTimeout(want.timer);
       a.nodes.delete(t.nodeName);
       if (a.agent) this.detach(a, a.agent, t.nodeName);
-      if (a.nodes.size === 0) this.stopAgent(a);
     }
     this.admitWaiter(t.nodeKey);
+    if (a?.nodes.size === 0) this.stopAgent(a);
   }
 
   /** The first instance waiting for a node that is free now gets it. */
@@ -322,10 +360,8 @@ export class SimulatedCloudHost {
 
   private startAgent(a: HostedAgent): void {
     a.timer = undefined;
-    const kubeConfig = new k8s.KubeConfig();
-    kubeConfig.loadFromString(kubeconfigYaml(a.kubeconfig));
     // Enough sockets for the agent's heartbeats, registrations, pod syncs and its pod watch.
-    const client = new KubeClient(kubeConfig, { fieldManager: 'kubelet', maxSockets: 32 });
+    const client = new KubeClient(a.kubeConfig, { fieldManager: 'kubelet', maxSockets: 32 });
     const agent = new NodeAgent(client, { heartbeatConcurrency: 4, concurrency: 16, ...this.opts.nodeAgent, nodes: [], log: a.log });
     a.agent = agent;
     a.client = client;

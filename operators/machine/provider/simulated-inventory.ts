@@ -227,7 +227,7 @@ export class Inventory {
       liveEverywhere: db.prepare(`SELECT ${COLUMNS} FROM instances WHERE terminated_at IS NULL ORDER BY seq`),
       lastSeq: db.prepare('SELECT coalesce(max(seq), 0) AS seq FROM instances'),
       changedSince: db.prepare(
-        `SELECT ${COLUMNS} FROM instances WHERE seq > @seq OR running_at BETWEEN @from AND @to ` +
+        `SELECT ${COLUMNS} FROM instances WHERE seq > @seq OR (running_at > @dueFrom AND running_at <= @to) ` +
           // No ORDER BY: it would turn SQLite's one index search per term into a scan of the table.
           'OR dies_at BETWEEN @from AND @to OR terminated_at BETWEEN @from AND @to',
       ),
@@ -280,14 +280,17 @@ export class Inventory {
 
   /**
    * In one read snapshot: the highest sequence in the file and, with `since`, the instances
-   * inserted after `since.afterSeq` or whose running, death or termination time falls in
-   * [since.from, since.to] (through the indexes: the cost follows the rows found, not the file);
-   * without it, every live instance.
+   * inserted after `afterSeq`, whose running time falls in (dueFrom, to], or whose death or
+   * termination time falls in [from, to] (those are written, stamped a little before they
+   * commit); without `since`, every live instance. Through the indexes, the cost follows the rows
+   * found, not the size of the file.
    */
-  changes(since?: { afterSeq: number; from: number; to: number }): { rows: InstanceRow[]; lastSeq: number } {
+  changes(since?: { afterSeq: number; dueFrom: number; from: number; to: number }): { rows: InstanceRow[]; lastSeq: number } {
     return this.db.transaction(() => ({
       rows: since
-        ? (this.stmt.changedSince.all({ seq: since.afterSeq, from: since.from, to: since.to }) as DbRow[]).sort((a, b) => a.seq - b.seq).map(fromDb)
+        ? (this.stmt.changedSince.all({ seq: since.afterSeq, dueFrom: since.dueFrom, from: since.from, to: since.to }) as DbRow[])
+            .sort((a, b) => a.seq - b.seq)
+            .map(fromDb)
         : this.liveEverywhere(),
       lastSeq: (this.stmt.lastSeq.get() as { seq: number }).seq,
     }))();

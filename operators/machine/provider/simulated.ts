@@ -74,7 +74,7 @@ export interface ChangeCursor {
 
 /**
  * How long before a write commits the time it stamps may lie: a delete or kill reads the clock,
- * then may wait for the file's lock (busy_timeout, 5 s). changedSince looks back this far.
+ * then may wait for the file's lock (busy_timeout, 5 s). changedSince looks back this far for them.
  */
 export const CHANGE_WINDOW_MS = 10_000;
 
@@ -146,7 +146,7 @@ export class SimulatedCloud {
   /**
    * The instances of every target that may have changed state since `cursor`, whichever process
    * changed them, and the cursor to ask from next time; without a cursor, every live instance.
-   * It never misses a change but may repeat one (a change stays in the window for
+   * It never misses a change but may repeat one (a death or deletion is found again for
    * CHANGE_WINDOW_MS): the caller compares with what it knows. Cross-process: `watch` only hears
    * of what this process's providers did and of deadlines of instances it created or loaded.
    * Costs O(instances found), not O(instances in the file), so a simulated data plane can poll it.
@@ -154,7 +154,9 @@ export class SimulatedCloud {
   changedSince(cursor?: ChangeCursor): { instances: Instance[]; cursor: ChangeCursor } {
     if (this.closed) throw new Error('simulated cloud: changedSince() after close()');
     const now = this.now();
-    const { rows, lastSeq } = this.inventory.changes(cursor && { afterSeq: cursor.seq, from: cursor.at - CHANGE_WINDOW_MS, to: now });
+    // New rows come by sequence and running times are drawn at create: only the times that writes
+    // stamp (a kill's death, a delete) are looked for over the window.
+    const { rows, lastSeq } = this.inventory.changes(cursor && { afterSeq: cursor.seq, dueFrom: cursor.at, from: cursor.at - CHANGE_WINDOW_MS, to: now });
     const instances = rows.map((row) => {
       this.observe(row, now);
       return toInstance(row, now);
@@ -222,7 +224,11 @@ export class SimulatedCloud {
    */
   private observe(row: InstanceRow, now: number): boolean {
     const state = stateAt(row, now);
-    if (state === 'terminated') return false; // told by `terminated`, in the process that deleted it
+    if (state === 'terminated') {
+      // Told by `terminated`, in the process that deleted it; here it is only forgotten.
+      this.seen.delete(row.seq);
+      return false;
+    }
     const before = this.seen.get(row.seq);
     this.seen.set(row.seq, state);
     if (state === before || (state !== 'running' && state !== 'failed')) return false;

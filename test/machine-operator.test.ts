@@ -4,6 +4,7 @@
  * declared with kubectl. Asserted through kubectl on both clusters and against the provider's own
  * inventory (the simulated cloud's file, opened here as a second process would).
  */
+import { spawn } from 'node:child_process';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -213,4 +214,122 @@ spec: {minAvailable: 3, selector: {matchLabels: {app: web}}}
     const d = await json(['get', 'deployment', '-n', 'default', 'web'], business);
     expect(d.status.readyReplicas).toBe(4);
   }, 240_000);
+
+  it('rolls a template change within maxSurge and maxUnavailable', async () => {
+    await apply(pool('roll', 'public-a', 3, '  strategy: {maxSurge: 1, maxUnavailable: 0}'));
+    await waitPool('roll', 3);
+    const before = new Set((await machinesOf('roll')).map((m) => m.metadata.name));
+    let maxAlive = 0;
+    let minReady = Infinity;
+    await apply(pool('roll', 'public-a', 3, '  strategy: {maxSurge: 1, maxUnavailable: 0}').replace('machineType: std4}', 'machineType: std4, labels: {revision: "2"}}'));
+    await eventually(async () => {
+      const ms = (await machinesOf('roll')).filter((m) => !m.metadata.deletionTimestamp);
+      maxAlive = Math.max(maxAlive, ms.length);
+      minReady = Math.min(minReady, ms.filter((m) => cond(m, 'Ready')?.status === 'True').length);
+      const p = await json(['get', 'machinepool', '-n', 'fleet', 'roll']);
+      expect(p.status?.updatedReplicas).toBe(3);
+      expect(cond(p, 'Ready')?.status).toBe('True');
+      expect(ms.some((m) => before.has(m.metadata.name))).toBe(false);
+      return true;
+    }, 90_000, 100);
+    expect(maxAlive).toBeLessThanOrEqual(4);
+    expect(minReady).toBeGreaterThanOrEqual(3);
+    const nodes = await readyNodes('fleet.kok.dev/target=public-a');
+    expect(nodes.map((n) => n.metadata.labels.revision)).toEqual(['2', '2', '2']);
+  }, 120_000);
+
+  it('converges with a 30% create-failure rate, the provider holding exactly the instances the API shows', async () => {
+    await apply(target('flaky', 'public', '  simulation: {createFailureRate: 0.3}'));
+    await apply(pool('flaky', 'flaky', 6));
+    await waitPool('flaky', 6, 120_000);
+    const machines = await machinesOf('flaky');
+    const instances = await liveInstances('flaky');
+    expect(instances.map((i) => i.providerID).sort()).toEqual(machines.map((m) => m.spec.providerID).sort());
+    expect(new Set(instances.map((i) => i.machineUid)).size).toBe(6);
+  }, 150_000);
+
+  it('replaces a machine whose Node stops heartbeating, after the health-check timeout', async () => {
+    // 40% (the default maxUnhealthy) of 2 machines rounds down to 0: allow one.
+    await apply(pool('health', 'dc-east', 2).replace('healthCheck: {nodeNotReadySeconds: 2}', 'healthCheck: {nodeNotReadySeconds: 2, maxUnhealthy: 1}'));
+    await waitPool('health', 2);
+    const [victim] = await machinesOf('health');
+    expect(meta.cloud!.host.hangKubelet(victim.status.instanceID)).toBe(true);
+    await eventually(async () => {
+      const ms = await machinesOf('health');
+      expect(ms.map((m) => m.metadata.name), JSON.stringify(ms.map((m) => [m.metadata.name, m.metadata.deletionTimestamp, m.status]))).not.toContain(victim.metadata.name);
+      return true;
+    }, 60_000, 250);
+    await waitPool('health', 2);
+    const instance = (await cloud.provider('dc-east', { zones: ['x'], machineTypes: [{ name: 'std4', cpu: 4, memoryGiB: 16, pricePerHour: 0.2 }] }).describe(victim.status.instanceID))!;
+    expect(instance.state).toBe('terminated');
+    const events = (await json(['get', 'events', '-n', 'fleet', '--field-selector', 'involvedObject.name=health'])).items as any[];
+    expect(events.some((e) => e.reason === 'MachineRemediated')).toBe(true);
+  }, 120_000);
+
+  it('leaves machines Pending with QuotaExceeded on a full target and goes on when capacity frees up', async () => {
+    await apply(pool('fill', 'partner', 2));
+    await waitPool('fill', 2);
+    await apply(pool('waits', 'partner', 1));
+    const pending = await eventually(async () => {
+      const [m] = await machinesOf('waits');
+      expect(m?.status?.phase).toBe('Pending');
+      expect(cond(m, 'InstanceProvisioned')?.reason).toBe('QuotaExceeded');
+      return m;
+    }, 30_000, 250);
+    expect(cond(pending, 'InstanceProvisioned').message).toMatch(/CloudTarget partner: quota exceeded .*2 of 2/);
+    const t = await json(['get', 'cloudtarget', 'partner']);
+    expect(t.status.phase).toBe('Full');
+    await k(['scale', 'machinepool', '-n', 'fleet', 'fill', '--replicas=1']);
+    await waitPool('waits', 1, 60_000);
+    await waitPool('fill', 1);
+  }, 120_000);
+
+  it('leaves no duplicate instance when a `kok operator machine` process is killed mid-create', async () => {
+    await machineOp!.stop();
+    machineOp = undefined;
+    const child = spawn(process.execPath, ['--import', 'tsx', 'scripts/kok.ts', 'operator', 'machine', '--kubeconfig', kc, '--metrics-port', '0'], {
+      cwd: join(import.meta.dirname, '..'),
+      env: { ...process.env, KOK_LOG_LEVEL: 'warn', KOK_METRICS_TOKEN: 'test-token' },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    try {
+      await apply(target('slow', 'public', '  simulation: {provisionSeconds: 1}'));
+      await apply(pool('crash', 'slow', 4));
+      // Killed while instances are being created and before their machines are recorded Running.
+      await eventually(async () => ((await liveInstances('slow')).length > 0 ? true : undefined), 30_000, 50);
+    } finally {
+      child.kill('SIGKILL');
+    }
+    machineOp = startMachineOperator();
+    await waitPool('crash', 4, 90_000);
+    const machines = await machinesOf('crash');
+    const instances = await liveInstances('slow');
+    expect(instances).toHaveLength(4);
+    expect(instances.map((i) => i.machineUid).sort()).toEqual(machines.map((m) => m.metadata.uid).sort());
+  }, 150_000);
+
+  it('refuses a pool whose kubelet version breaks the skew policy, creating nothing', async () => {
+    await apply(pool('skewed', 'public-a', 2).replace('machineType: std4}', 'machineType: std4, version: "1.32"}'));
+    const p = await eventually(async () => {
+      const p = await json(['get', 'machinepool', '-n', 'fleet', 'skewed']);
+      expect(cond(p, 'Ready')?.reason).toBe('VersionSkew');
+      return p;
+    }, 30_000, 250);
+    expect(cond(p, 'Ready').message).toMatch(/MachinePool fleet\/skewed: spec\.template\.version: kubelet 1\.32\.\d+ is newer than the control plane 1\.31/);
+    expect(p.status.phase).toBe('Failed');
+    expect(await machinesOf('skewed')).toEqual([]);
+    const table = await k(['get', 'mp', '-n', 'fleet', 'skewed']);
+    expect(table).toMatch(/skewed\s+biz\s+public-a\s+std4\s+2\s+.*Failed/);
+  }, 60_000);
+
+  it('deletes the machines at the provider when their Cluster is deleted', async () => {
+    expect((await json(['get', 'machines', '-n', 'fleet'])).items.length).toBeGreaterThan(0);
+    await k(['delete', 'cluster', '-n', 'fleet', 'biz', '--wait=false']);
+    await eventually(async () => {
+      expect((await json(['get', 'machines', '-n', 'fleet'])).items).toEqual([]);
+      expect((await json(['get', 'machinepools', '-n', 'fleet'])).items).toEqual([]);
+      for (const t of ['dc-east', 'partner', 'public-a', 'flaky', 'slow']) expect(await liveInstances(t), t).toEqual([]);
+      return true;
+    }, 90_000, 500);
+  }, 120_000);
 });

@@ -167,6 +167,20 @@ export class SimulatedCloudHost {
     this.warnThrottled = throttled((message, detail) => this.log.warn({ detail }, message));
   }
 
+  /**
+   * Chaos: the kubelet of a running instance hangs — its Node stops heartbeating while the
+   * instance still runs (so only a health check on the Node can notice). Returns false when the
+   * host serves no node for that instance.
+   */
+  hangKubelet(instanceId: string): boolean {
+    const t = this.tracked.get(instanceId);
+    if (t?.kind !== 'served') return false;
+    const agent = this.agents.get(t.agentKey)?.agent;
+    if (!agent) return false;
+    agent.pauseHeartbeats(t.nodeName);
+    return true;
+  }
+
   /** Serves every instance running now, then follows the inventory. Resolves before the nodes are registered. */
   async start(): Promise<void> {
     if (this.state !== 'new') throw new Error(`simulated cloud host: start() when ${this.state}; create a new host`);

@@ -23,75 +23,15 @@
  *       --cpu-prof DIR (profile the simulated run: DIR/operator and DIR/meta-cluster; in each, the
  *       largest file is the main thread)
  */
-import { spawn, type ChildProcess } from 'node:child_process';
-import { request } from 'node:https';
 import { loadavg } from 'node:os';
-import { dirname, join, resolve } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { join } from 'node:path';
 import * as k8s from '@kubernetes/client-node';
 import { KubeClient, type KubeObject } from '../../operators/runtime/client.js';
 import { Informer } from '../../operators/runtime/informer.js';
 import { clusterResource } from '../../operators/cluster/reconcile.js';
 import { generateToken } from '../../meta-cluster/pki/kubeconfig.js';
+import { gauge, httpsGet, startChild, type Child } from './children.js';
 import { benchOptions, missedTargets, printTable, progress, scratchRun, writeResult, type Metric, procStatusMiB } from './report.js';
-
-const here = dirname(fileURLToPath(import.meta.url));
-const repoRoot = resolve(here, '..', '..');
-const kokCli = join(repoRoot, 'scripts', 'kok.ts');
-
-interface Child {
-  proc: ChildProcess;
-  /** Resolves with the first capture of `pattern` in the child's output. */
-  waitFor(pattern: RegExp, timeoutMs: number): Promise<string>;
-  output(): string;
-}
-
-function startChild(args: string[], env: Record<string, string> = {}, nodeArgs: string[] = []): Child {
-  const proc = spawn(process.execPath, [...nodeArgs, '--import', 'tsx', kokCli, ...args], {
-    cwd: repoRoot,
-    stdio: ['ignore', 'pipe', 'pipe'],
-    env: { ...process.env, KOK_LOG_LEVEL: 'warn', ...env },
-  });
-  let all = '';
-  const listeners: Array<() => void> = [];
-  const keep = (c: Buffer) => {
-    all = (all + c.toString()).slice(-65_536);
-    for (const l of listeners) l();
-  };
-  proc.stdout!.on('data', keep);
-  proc.stderr!.on('data', keep);
-  return {
-    proc,
-    output: () => all,
-    waitFor: (pattern, timeoutMs) =>
-      new Promise((res, reject) => {
-        const check = () => {
-          const m = pattern.exec(all);
-          if (m) {
-            clearTimeout(timer);
-            res(m[1] ?? m[0]);
-          }
-        };
-        const timer = setTimeout(() => reject(new Error(`no ${pattern} within ${timeoutMs / 1000}s:\n${all.slice(-4000)}`)), timeoutMs);
-        proc.once('exit', (code) => reject(new Error(`child exited (${code}):\n${all.slice(-4000)}`)));
-        listeners.push(check);
-        check();
-      }),
-  };
-}
-
-/** GET a TLS URL without verifying the (self-signed) certificate: the benchmark reads its own child. */
-function httpsGet(url: string, token: string): Promise<string> {
-  return new Promise((res, reject) => {
-    const req = request(url, { headers: { authorization: `Bearer ${token}` }, rejectUnauthorized: false }, (r) => {
-      let body = '';
-      r.on('data', (c) => (body += c));
-      r.on('end', () => (r.statusCode === 200 ? res(body) : reject(new Error(`${url}: HTTP ${r.statusCode}`))));
-    });
-    req.on('error', reject);
-    req.end();
-  });
-}
 
 /** histogram_quantile over the cumulative `le` buckets of one histogram in a Prometheus text page. */
 export function histogramQuantile(metricsText: string, name: string, q: number): number {
@@ -128,12 +68,6 @@ interface RunResult {
   rssMiB: number;
   hwmMiB: number;
   heapUsedMiB: number;
-}
-
-/** A gauge's value from a Prometheus text page (the first series of that name). */
-function gauge(metricsText: string, name: string): number {
-  const line = metricsText.split('\n').find((l) => l.startsWith(`${name} `) || l.startsWith(`${name}{`));
-  return line ? Number(line.slice(line.lastIndexOf(' ') + 1)) : NaN;
 }
 
 async function runFleet(opts: { count: number; nodes: number; runtime: 'simulated' | 'embedded'; replicas: 1 | 3; timeoutS: number; cpuProfDir?: string }): Promise<RunResult> {

@@ -1,0 +1,73 @@
+/**
+ * Child processes of the benchmarks, started through the `kok` CLI exactly as a user would, and
+ * how the benchmarks read their /metrics.
+ */
+import { spawn, type ChildProcess } from 'node:child_process';
+import { request } from 'node:https';
+import { dirname, join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+const here = dirname(fileURLToPath(import.meta.url));
+const repoRoot = resolve(here, '..', '..');
+const kokCli = join(repoRoot, 'scripts', 'kok.ts');
+
+export interface Child {
+  proc: ChildProcess;
+  /** Resolves with the first capture of `pattern` in the child's output. */
+  waitFor(pattern: RegExp, timeoutMs: number): Promise<string>;
+  output(): string;
+}
+
+export function startChild(args: string[], env: Record<string, string> = {}, nodeArgs: string[] = []): Child {
+  const proc = spawn(process.execPath, [...nodeArgs, '--import', 'tsx', kokCli, ...args], {
+    cwd: repoRoot,
+    stdio: ['ignore', 'pipe', 'pipe'],
+    env: { ...process.env, KOK_LOG_LEVEL: 'warn', ...env },
+  });
+  let all = '';
+  const listeners: Array<() => void> = [];
+  const keep = (c: Buffer) => {
+    all = (all + c.toString()).slice(-65_536);
+    for (const l of listeners) l();
+  };
+  proc.stdout!.on('data', keep);
+  proc.stderr!.on('data', keep);
+  return {
+    proc,
+    output: () => all,
+    waitFor: (pattern, timeoutMs) =>
+      new Promise((res, reject) => {
+        const check = () => {
+          const m = pattern.exec(all);
+          if (m) {
+            clearTimeout(timer);
+            res(m[1] ?? m[0]);
+          }
+        };
+        const timer = setTimeout(() => reject(new Error(`no ${pattern} within ${timeoutMs / 1000}s:\n${all.slice(-4000)}`)), timeoutMs);
+        proc.once('exit', (code) => reject(new Error(`child exited (${code}):\n${all.slice(-4000)}`)));
+        listeners.push(check);
+        check();
+      }),
+  };
+}
+
+/** GET a TLS URL without verifying the (self-signed) certificate: the benchmark reads its own child. */
+export function httpsGet(url: string, token: string): Promise<string> {
+  return new Promise((res, reject) => {
+    const req = request(url, { headers: { authorization: `Bearer ${token}` }, rejectUnauthorized: false }, (r) => {
+      let body = '';
+      r.on('data', (c) => (body += c));
+      r.on('end', () => (r.statusCode === 200 ? res(body) : reject(new Error(`${url}: HTTP ${r.statusCode}`))));
+    });
+    req.on('error', reject);
+    req.end();
+  });
+}
+
+/** A gauge's value from a Prometheus text page (the first series of that name). */
+export function gauge(metricsText: string, name: string): number {
+  const line = metricsText.split('\n').find((l) => l.startsWith(`${name} `) || l.startsWith(`${name}{`));
+  return line ? Number(line.slice(line.lastIndexOf(' ') + 1)) : NaN;
+}
+

@@ -1,0 +1,164 @@
+/**
+ * `npm run bench -- machines`: the machine operator at fleet scale.
+ *
+ * Three child processes started through the `kok` CLI as a user would: the meta-cluster (`kok
+ * meta-cluster start`, business control planes really serving, the simulated cloud hosted in
+ * it), the cluster operator and the machine operator (`kok operator machine`, whose RSS is
+ * reported). `--clusters` business Clusters (1 API server, 1 etcd member) are brought to Ready
+ * first (not timed). Then two runs, each creating one MachinePool of `--machines` machines per
+ * Cluster at once and timing from the first create until every Machine reports its Node Ready:
+ *   zero latency → a CloudTarget whose instances run at once;
+ *   latency      → Cluster API's in-memory provider latencies: VM 10 s, node 2 s, jitter 0.2.
+ *                  Overhead = (time to all Ready − the slowest instance's drawn latency, read
+ *                  from the provider) / that latency.
+ * Between the runs the first pools are deleted and every instance is gone at the provider.
+ *
+ * Args: --clusters N (100)  --machines N per cluster (100)  --timeout S (per run, 600)
+ *       --check (exit 1 on a missed target)
+ */
+import { loadavg } from 'node:os';
+import { join } from 'node:path';
+import * as k8s from '@kubernetes/client-node';
+import { SimulatedCloud } from '../../operators/machine/provider/simulated.js';
+import { SIMULATED_CLOUD_SECRET } from '../../operators/machine/providers.js';
+import { fleetResources } from '../../operators/machine/resources.js';
+import { KubeClient, type KubeObject } from '../../operators/runtime/client.js';
+import { Informer } from '../../operators/runtime/informer.js';
+import { generateToken } from '../../meta-cluster/pki/kubeconfig.js';
+import { resources } from '../../meta-cluster/controllers/resources.js';
+import { gauge, httpsGet, startChild, type Child } from './children.js';
+import { benchOptions, missedTargets, printTable, procStatusMiB, progress, scratchRun, writeResult, type Metric } from './report.js';
+
+const readyCondition = (o: KubeObject) => (o.status?.conditions ?? []).some((c: { type: string; status: string }) => c.type === 'Ready' && c.status === 'True');
+
+/** Waits until `done()` or the deadline, reporting every 10 s. */
+async function waitUntil(what: string, done: () => boolean, count: () => string, deadline: number, extra: () => string = () => ''): Promise<void> {
+  const t0 = performance.now();
+  let last = 0;
+  while (!done() && performance.now() < deadline) {
+    await new Promise((r) => setTimeout(r, 200));
+    if (performance.now() - last > 10_000) {
+      last = performance.now();
+      progress(`${what}: ${count()} after ${((performance.now() - t0) / 1000).toFixed(0)}s${extra()}; load ${loadavg()[0]!.toFixed(1)}`);
+    }
+  }
+}
+
+export async function run(args: string[]): Promise<number> {
+  const cfg = benchOptions(
+    args,
+    {
+      clusters: { flag: 'clusters', default: 100, min: 1 },
+      machines: { flag: 'machines', default: 100, min: 1 },
+      timeoutS: { flag: 'timeout', default: 600, min: 10 },
+    },
+    'scripts/bench/machines.ts',
+  );
+  const children: Child[] = [];
+  let client: KubeClient | undefined;
+  let cloud: SimulatedCloud | undefined;
+  const scratch = scratchRun({
+    prefix: 'kok-bench-machines-',
+    what: 'meta-cluster and operators',
+    hardTimeoutS: 3 * cfg.timeoutS + 300,
+    release: () => {
+      client?.close();
+      for (const c of children) c.proc.kill('SIGKILL');
+    },
+  });
+  try {
+    const meta = startChild(['meta-cluster', 'start', '--data-dir', join(scratch.tmp, 'meta'), '--nodes', '20', '--control-plane-runtime', 'embedded']);
+    children.push(meta);
+    const kubeconfig = await meta.waitFor(/kubeconfig: (\S+)/, 120_000);
+    children.push(startChild(['operator', 'cluster', '--kubeconfig', kubeconfig, '--no-leader-elect', '--metrics-port', '0', '--concurrency', '16']));
+    const token = generateToken();
+    const machineOp = startChild(['operator', 'machine', '--kubeconfig', kubeconfig, '--no-leader-elect', '--metrics-port', '0', '--concurrency', '32'], { KOK_METRICS_TOKEN: token });
+    children.push(machineOp);
+    const metricsUrl = await machineOp.waitFor(/metrics: (\S+)/, 60_000);
+
+    const kc = new k8s.KubeConfig();
+    kc.loadFromFile(kubeconfig);
+    client = new KubeClient(kc, { fieldManager: 'bench' });
+    const c = client;
+    const secret = await c.get(resources.secrets, SIMULATED_CLOUD_SECRET.namespace, SIMULATED_CLOUD_SECRET.name);
+    cloud = new SimulatedCloud(Buffer.from(secret.data.path, 'base64').toString('utf8'));
+    await c.create(resources.namespaces, undefined, { metadata: { name: 'fleet' } });
+
+    // The business clusters (not timed: the clusters benchmark measures them).
+    const clusterNames = Array.from({ length: cfg.clusters }, (_, i) => `b${String(i).padStart(3, '0')}`);
+    const clusters = new Informer<KubeObject>({ client: c, resource: fleetResources.Cluster, namespace: 'fleet' });
+    await clusters.start();
+    for (const name of clusterNames) {
+      await c.create(fleetResources.Cluster, 'fleet', { apiVersion: 'fleet.kok.dev/v1alpha1', kind: 'Cluster', metadata: { name }, spec: { version: '1.31', controlPlane: { replicas: 1, datastore: { replicas: 1 } } } });
+    }
+    const clustersReady = () => clusters.list('fleet').filter(readyCondition).length;
+    await waitUntil('clusters', () => clustersReady() === cfg.clusters, () => `${clustersReady()}/${cfg.clusters} Clusters Ready`, performance.now() + cfg.timeoutS * 1000);
+    const usable = clusters.list('fleet').filter(readyCondition).map((o) => o.metadata.name!);
+    await clusters.stop();
+    if (usable.length < cfg.clusters) progress(`only ${usable.length} of ${cfg.clusters} Clusters became Ready; machines go to those`);
+
+    const machines = new Informer<KubeObject>({ client: c, resource: fleetResources.Machine, namespace: 'fleet' });
+    await machines.start();
+    const total = usable.length * cfg.machines;
+
+    const runPools = async (targetName: string, simulation: Record<string, number>) => {
+      await c.create(fleetResources.CloudTarget, undefined, {
+        apiVersion: 'fleet.kok.dev/v1alpha1',
+        kind: 'CloudTarget',
+        metadata: { name: targetName },
+        spec: { tier: 'public', provider: 'simulated', region: 'bench', zones: ['a', 'b', 'c'], machineTypes: [{ name: 'm', cpu: 4, memoryGiB: 16, pricePerHour: 0.1 }], simulation },
+      });
+      const t0 = performance.now();
+      for (const cluster of usable) {
+        await c.create(fleetResources.MachinePool, 'fleet', {
+          apiVersion: 'fleet.kok.dev/v1alpha1',
+          kind: 'MachinePool',
+          metadata: { name: `${cluster}-${targetName}` },
+          spec: { clusterName: cluster, replicas: cfg.machines, template: { targetRef: { name: targetName }, machineType: 'm' } },
+        });
+      }
+      const ready = () => machines.list('fleet').filter((m) => m.spec.targetRef?.name === targetName && readyCondition(m)).length;
+      await waitUntil(targetName, () => ready() === total, () => `${ready()}/${total} machines with Ready Nodes`, t0 + cfg.timeoutS * 1000, () => {
+        const mem = procStatusMiB(machineOp.proc.pid!);
+        return `; machine operator RSS ${mem.rss.toFixed(0)} MiB`;
+      });
+      const readySec = ready() === total ? (performance.now() - t0) / 1000 : NaN;
+      progress(`${targetName}: ${ready()}/${total} Ready${Number.isNaN(readySec) ? ' (timed out)' : ` in ${readySec.toFixed(1)}s`}`);
+      const instances = await cloud!.provider(targetName, { zones: ['a', 'b', 'c'], machineTypes: [{ name: 'm', cpu: 4, memoryGiB: 16, pricePerHour: 0.1 }], simulation }).list();
+      const slowestLatencySec = Math.max(0, ...instances.map((i) => (Date.parse(i.runningSince ?? i.createdAt) - Date.parse(i.createdAt)) / 1000));
+      return { readySec, ready: ready(), instances: instances.length, slowestLatencySec };
+    };
+
+    const zero = await runPools('zero', {});
+    const text = await httpsGet(metricsUrl, token);
+    const mem = procStatusMiB(machineOp.proc.pid!);
+
+    progress('deleting the first pools');
+    for (const cluster of usable) await c.delete(fleetResources.MachinePool, 'fleet', `${cluster}-zero`);
+    await waitUntil('cleanup', () => machines.list('fleet').length === 0, () => `${machines.list('fleet').length} machines left`, performance.now() + cfg.timeoutS * 1000);
+
+    const latency = await runPools('latency', { provisionSeconds: 10, bootSeconds: 2, jitter: 0.2 });
+    await machines.stop();
+    const overheadPct = ((latency.readySec - latency.slowestLatencySec) / latency.slowestLatencySec) * 100;
+
+    const metrics: Metric[] = [
+      { name: 'machines', value: total, unit: 'machines', note: `${usable.length} Clusters × ${cfg.machines}` },
+      { name: 'zeroLatency10kReadySec', value: zero.readySec, unit: 's', target: { op: '<', value: 300, note: `${total} machines, zero provider latency` } },
+      { name: 'machinesPerSec', value: zero.ready / (Number.isNaN(zero.readySec) ? cfg.timeoutS : zero.readySec), unit: '/s', note: 'zero-latency run' },
+      { name: 'latencyReadySec', value: latency.readySec, unit: 's', note: 'VM 10 s, node 2 s, jitter 0.2' },
+      { name: 'slowestConfiguredLatencySec', value: latency.slowestLatencySec, unit: 's', note: "the slowest instance's drawn latency, from the provider" },
+      { name: 'latencyOverheadPct', value: overheadPct, unit: '%', target: { op: '<', value: 20, note: 'time to all Ready above the slowest configured latency' } },
+      { name: 'operatorRssMiB', value: mem.rss, unit: 'MiB', target: { op: '<', value: 500, note: `machine operator at ${total} machines` } },
+      { name: 'operatorPeakRssMiB', value: mem.hwm, unit: 'MiB' },
+      { name: 'operatorHeapUsedMiB', value: gauge(text, 'nodejs_heap_size_used_bytes') / 2 ** 20, unit: 'MiB' },
+      { name: 'providerInstancesZero', value: zero.instances, unit: 'instances', note: 'live at the provider at the end of the zero-latency run (= machines)' },
+    ];
+    printTable(metrics);
+    const path = writeResult('machines', metrics, { ...cfg }, { loadavg1: loadavg()[0] });
+    progress(`wrote ${path}`);
+    return cfg.check && missedTargets(metrics).length ? 1 : 0;
+  } finally {
+    cloud?.close();
+    scratch.dispose();
+  }
+}

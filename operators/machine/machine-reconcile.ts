@@ -80,7 +80,7 @@ const isNodeReady = (node: KubeObject): boolean =>
 
 export class MachineReconciler {
   private readonly now: () => Date;
-  /** Bootstrap tokens known to exist in their cluster, by cluster key. */
+  /** Bootstrap tokens known to exist in their cluster, by cluster key and uid (a recreated Cluster is another). */
   private readonly tokens = new Map<string, string>();
 
   constructor(private readonly deps: MachineReconcilerDeps) {
@@ -256,7 +256,8 @@ export class MachineReconciler {
    * in the cluster as kube-system/bootstrap-token-<id> (created again if the cluster lost it).
    */
   private async bootstrapToken(machine: MachineObject, cluster: ClusterTarget): Promise<string> {
-    const known = this.tokens.get(cluster.key);
+    const cacheKey = `${cluster.key}/${cluster.cluster?.metadata.uid ?? ''}`;
+    const known = this.tokens.get(cacheKey);
     if (known) return known;
     const namespace = cluster.key === META_CLUSTER ? 'kok-system' : machine.metadata.namespace!;
     const name = tokenSecretName(cluster.key === META_CLUSTER ? META_CLUSTER : machine.spec.clusterName);
@@ -299,7 +300,7 @@ export class MachineReconciler {
     } catch (err) {
       if (!isAlreadyExists(err)) throw err;
     }
-    this.tokens.set(cluster.key, token);
+    this.tokens.set(cacheKey, token);
     return token;
   }
 

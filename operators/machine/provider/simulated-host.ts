@@ -45,8 +45,11 @@ export interface SimulatedCloudHostOptions {
   readonly pollIntervalMs?: number;
   /**
    * Settings of every node agent (heartbeat interval, lease duration, pod latencies, runtimes).
-   * @default - NodeAgent's defaults, except heartbeatConcurrency 4 and concurrency 16 per agent: a
-   * host runs one agent per business cluster, a hundred of them at a time.
+   * @default - NodeAgent's defaults, except nodeStatusEvery 30 (with 10 s Lease renewals, a status
+   * report every 5 minutes when nothing changed, as the kubelet's nodeStatusReportFrequency: the
+   * Lease is the heartbeat), heartbeatConcurrency 32 and concurrency 16 per agent. Heartbeats are
+   * bounded by latency, not CPU: 1,000 nodes renewing every 10 s need 100 renewals/s from one
+   * agent, which 4 at a time cannot give once a busy API answers in 50 ms.
    */
   readonly nodeAgent?: Omit<NodeAgentOptions, 'nodes' | 'log'>;
   /** First wait before an agent or a node registration that failed is tried again; it doubles each time. @default 1000 */
@@ -376,7 +379,7 @@ export class SimulatedCloudHost {
     a.timer = undefined;
     // Enough sockets for the agent's heartbeats, registrations, pod syncs and its pod watch.
     const client = new KubeClient(a.kubeConfig, { fieldManager: 'kubelet', maxSockets: 32 });
-    const agent = new NodeAgent(client, { heartbeatConcurrency: 4, concurrency: 16, ...this.opts.nodeAgent, nodes: [], log: a.log });
+    const agent = new NodeAgent(client, { nodeStatusEvery: 30, heartbeatConcurrency: 32, concurrency: 16, ...this.opts.nodeAgent, nodes: [], log: a.log });
     a.agent = agent;
     a.client = client;
     a.ready = false;

@@ -308,6 +308,25 @@ spec: {minAvailable: 3, selector: {matchLabels: {app: web}}}
     expect(instances.map((i) => i.machineUid).sort()).toEqual(machines.map((m) => m.metadata.uid).sort());
   }, 150_000);
 
+  it('adds Nodes to the meta-cluster itself from a pool naming `meta-cluster`', async () => {
+    await apply(pool('meta-workers', 'public-a', 2).replace('clusterName: biz', 'clusterName: meta-cluster'));
+    await waitPool('meta-workers', 2);
+    const nodes = ((await json(['get', 'nodes', '-l', 'fleet.kok.dev/machine'])).items as any[]).filter((n) => n.metadata.labels['fleet.kok.dev/machine'].startsWith('meta-workers-'));
+    expect(nodes).toHaveLength(2);
+    for (const n of nodes) expect(cond(n, 'Ready')?.status).toBe('True');
+    // The meta-cluster's own nodes are untouched.
+    expect((await json(['get', 'nodes'])).items.length).toBe(3 + 2);
+    // Deleting the pool drains and deletes its Nodes and instances.
+    await k(['delete', 'machinepool', '-n', 'fleet', 'meta-workers']);
+    await eventually(async () => {
+      expect((await json(['get', 'nodes'])).items.length).toBe(3);
+      expect(await machinesOf('meta-workers')).toEqual([]);
+      return true;
+    }, 30_000, 250);
+    const left = (await liveInstances('public-a')).filter((i) => i.machineName.startsWith('meta-workers-'));
+    expect(left).toEqual([]);
+  }, 60_000);
+
   it('refuses a pool whose kubelet version breaks the skew policy, creating nothing', async () => {
     await apply(pool('skewed', 'public-a', 2).replace('machineType: std4}', 'machineType: std4, version: "1.32"}'));
     const p = await eventually(async () => {

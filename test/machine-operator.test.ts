@@ -35,7 +35,7 @@ const json = async (args: string[], kubeconfig = kc) => JSON.parse(await k([...a
 const apply = (yaml: string, kubeconfig = kc) => k(['apply', '-f', '-'], yaml, kubeconfig);
 
 function startMachineOperator(): MachineOperator {
-  const op = new MachineOperator({ kubeConfig: meta.kubeConfig, log, leaderElection: { leaseDurationSeconds: 3, renewDeadlineSeconds: 2, retryPeriodSeconds: 0.5 } });
+  const op = new MachineOperator({ kubeConfig: meta.kubeConfig, log, orphanGraceMs: 1_000, leaderElection: { leaseDurationSeconds: 3, renewDeadlineSeconds: 2, retryPeriodSeconds: 0.5 } });
   void op.start();
   return op;
 }
@@ -307,6 +307,18 @@ spec: {minAvailable: 3, selector: {matchLabels: {app: web}}}
     expect(instances).toHaveLength(4);
     expect(instances.map((i) => i.machineUid).sort()).toEqual(machines.map((m) => m.metadata.uid).sort());
   }, 150_000);
+
+  it('finds an instance whose Machine is gone by listing the provider, and deletes it', async () => {
+    const provider = cloud.provider('public-a', { zones: ['public-1a'], machineTypes: [{ name: 'std4', cpu: 4, memoryGiB: 16, pricePerHour: 0.2 }] });
+    const leaked = await provider.create({ machineUid: 'no-such-machine', machineNamespace: 'fleet', machineName: 'gone', cluster: 'biz', machineType: 'std4', userData: 'not a join configuration' });
+    await eventually(async () => {
+      expect((await provider.describe(leaked.id))?.state).toBe('terminated');
+      return true;
+    }, 60_000, 250);
+    const events = (await json(['get', 'events', '-A', '--field-selector', 'involvedObject.name=public-a'])).items as any[];
+    const e = events.find((x) => x.reason === 'OrphanedInstanceDeleted');
+    expect(e?.message).toMatch(new RegExp(`deleted instance ${leaked.id} .*Machine fleet/gone .*no longer exists`));
+  }, 90_000);
 
   it('adds Nodes to the meta-cluster itself from a pool naming `meta-cluster`', async () => {
     await apply(pool('meta-workers', 'public-a', 2).replace('clusterName: biz', 'clusterName: meta-cluster'));

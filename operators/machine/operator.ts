@@ -36,6 +36,8 @@ export interface MachineOperatorOptions extends Omit<OperatorProcessOptions, 'lo
   readonly simulatedCloudPath?: string;
   /** A simulated cloud already open in this process (tests, `kok up`). */
   readonly simulatedCloud?: SimulatedCloud;
+  /** How old an instance without a Machine must be before it is deleted as a leak. @default 120000 */
+  readonly orphanGraceMs?: number;
 }
 
 export class MachineOperator extends OperatorProcess {
@@ -77,7 +79,7 @@ export class MachineOperator extends OperatorProcess {
     poolController.watch(clusters, (c) => pools.list(c.metadata.namespace).filter((p) => p.spec.clusterName === c.metadata.name).map((p) => `${p.metadata.namespace}/${p.metadata.name}`));
     poolController.watch(targets, (t) => pools.list().filter((p) => p.spec.template.targetRef.name === t.metadata.name).map((p) => `${p.metadata.namespace}/${p.metadata.name}`));
 
-    const targetReconciler = new CloudTargetReconciler({ client, targets, providers });
+    const targetReconciler = new CloudTargetReconciler({ client, targets, providers, machines, events, orphanGraceMs: this.opts.orphanGraceMs });
     const targetController = new Controller({ name: 'cloudtarget', reconcile: targetReconciler.reconcile, concurrency: 2, metrics, onError: onError('cloudtarget') });
     targetController.watch(targets);
     targetController.watch(machines, (m) => [m.spec.targetRef.name]);

@@ -9,11 +9,18 @@ import { CloudTargetConditions, CloudTargetReasons, setCondition, type Condition
 import { isNotFound, type KubeClient, type KubeObject } from '../runtime/client.js';
 import type { Informer } from '../runtime/informer.js';
 import type { ReconcileResult } from '../runtime/workqueue.js';
+import type { EventRecorder } from '../runtime/events.js';
 import type { ProviderSource } from './machine-reconcile.js';
+import type { Provider } from './provider/provider.js';
 import { fleetResources } from './resources.js';
 
 /** Cost and usage also change without any Machine event (an instance dies): look again this often. */
 const RESYNC_MS = 30_000;
+/**
+ * An instance whose Machine is not in the cache is a leak only once it is older than this: a
+ * Machine just created may not be cached yet when its instance is.
+ */
+export const DEFAULT_ORPHAN_GRACE_MS = 120_000;
 
 export class CloudTargetReconciler {
   constructor(
@@ -21,6 +28,10 @@ export class CloudTargetReconciler {
       readonly client: KubeClient;
       readonly targets: Informer<CloudTarget & KubeObject>;
       readonly providers: ProviderSource;
+      /** Every Machine, to tell leaked instances (no Machine with their uid) from live ones. */
+      readonly machines: Informer<KubeObject>;
+      readonly events: EventRecorder;
+      readonly orphanGraceMs?: number;
       readonly now?: () => Date;
     },
   ) {}
@@ -39,9 +50,10 @@ export class CloudTargetReconciler {
       status.phase = 'Unavailable';
       set({ type: CloudTargetConditions.Ready, status: 'False', reason: CloudTargetReasons.ProviderNotSupported, message: provider.unsupported });
     } else {
+      const orphans = await this.collectOrphans(target, provider, now.getTime());
       const [quota, cost] = await Promise.all([provider.quota(), provider.costPerHour()]);
       const full = quota.capacity !== undefined && quota.inUse >= quota.capacity;
-      status = { ...status, machinesInUse: quota.inUse, costPerHour: Math.round(cost * 10_000) / 10_000 };
+      status = { ...status, machinesInUse: quota.inUse, costPerHour: Math.round(cost * 10_000) / 10_000, orphanedInstances: orphans };
       if (quota.capacity !== undefined) status.capacity = quota.capacity;
       else delete status.capacity;
       status.phase = full ? 'Full' : 'Ready';
@@ -61,4 +73,20 @@ export class CloudTargetReconciler {
     }
     return { requeueAfterMs: RESYNC_MS };
   };
+
+  /**
+   * Lists the provider (guarantee 6 of provider.ts) and deletes instances no Machine owns any more
+   * — an operator that died between a create and its record, a Machine removed by force. Returns
+   * how many were found.
+   */
+  private async collectOrphans(target: CloudTarget & KubeObject, provider: Provider, now: number): Promise<number> {
+    const uids = new Set(this.deps.machines.list().map((m) => m.metadata.uid));
+    const grace = this.deps.orphanGraceMs ?? DEFAULT_ORPHAN_GRACE_MS;
+    const orphans = (await provider.list()).filter((i) => !uids.has(i.machineUid) && now - Date.parse(i.createdAt) >= grace);
+    for (const i of orphans) {
+      await provider.delete(i.id);
+      void this.deps.events.event(target, 'Warning', 'OrphanedInstanceDeleted', `deleted instance ${i.id} (${i.providerID}): its Machine ${i.machineNamespace}/${i.machineName} (uid ${i.machineUid}) no longer exists`);
+    }
+    return orphans.length;
+  }
 }

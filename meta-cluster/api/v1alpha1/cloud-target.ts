@@ -98,6 +98,10 @@ export const cloudTargetStatusSchema = s.object(
     capacity: s.integer({ description: 'The most machines the target holds at once, as the provider reports it; absent when there is no limit.', minimum: 0 }),
     machinesInUse: s.integer({ description: 'Machines of any pool that exist on the target now.', minimum: 0 }),
     costPerHour: s.number({ description: 'Sum of pricePerHour of the machines in use, in currency units per hour.', minimum: 0 }),
+    orphanedInstances: s.integer({
+      description: 'Instances kok made at the provider whose Machine no longer exists (leaks), found by listing the provider; the machine operator deletes them once they are older than its grace period.',
+      minimum: 0,
+    }),
     conditions: conditionsSchema,
   },
   { description: 'What the machine operator observed.' },

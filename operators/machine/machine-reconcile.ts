@@ -118,6 +118,10 @@ export class MachineReconciler {
 
     const found = await this.deps.clusters.lookup(machine.metadata.namespace!, machine.spec.clusterName);
     let instance = await this.findInstance(scope, provider);
+    if (!instance && machine.spec.providerID) {
+      // Recorded once, now unknown to the provider: never create a second one for this Machine.
+      return this.fail(scope, MachineReasons.InstanceDied, `the instance ${machine.spec.providerID} is gone from CloudTarget ${machine.spec.targetRef.name}`);
+    }
     if (!('ok' in found)) {
       // Without a cluster to join there is nothing to create; an instance that exists keeps running.
       if (!instance) return this.waiting(scope, 'Pending', MachineConditions.InstanceProvisioned, MachineReasons.WaitingForInstance, 'wait' in found ? found.wait : found.gone);
@@ -135,11 +139,7 @@ export class MachineReconciler {
   private async findInstance(scope: Scope, provider: Provider): Promise<Instance | undefined> {
     const { machine } = scope;
     const byId = scope.status.instanceID ? await provider.describe(scope.status.instanceID) : undefined;
-    const instance = byId ?? (await provider.findByMachine(machine.metadata.uid!));
-    if (!instance && machine.spec.providerID) {
-      this.fail(scope, MachineReasons.InstanceDied, `the instance ${machine.spec.providerID} is gone from CloudTarget ${machine.spec.targetRef.name}`);
-    }
-    return instance;
+    return byId ?? (await provider.findByMachine(machine.metadata.uid!));
   }
 
   private async createInstance(scope: Scope, provider: Provider, target: CloudTarget & KubeObject, cluster: ClusterTarget): Promise<Instance | undefined> {

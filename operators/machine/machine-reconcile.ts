@@ -21,7 +21,7 @@ import type { EventRecorder } from '../runtime/events.js';
 import type { Informer } from '../runtime/informer.js';
 import { addFinalizer, controllerOf, hasFinalizer, removeFinalizer } from '../runtime/objects.js';
 import type { ReconcileResult } from '../runtime/workqueue.js';
-import type { ClusterAccess, ClusterTarget } from './cluster-access.js';
+import type { ClusterAccess, ClusterLookup, ClusterTarget } from './cluster-access.js';
 import { drainStep } from './drain.js';
 import { encodeJoinConfiguration } from './join.js';
 import { labels, MACHINE_FINALIZER, parseKey } from './names.js';
@@ -116,7 +116,7 @@ export class MachineReconciler {
     const provider = this.deps.providers.providerFor(target);
     if ('unsupported' in provider) return this.fail(scope, 'InstanceCreateFailed', provider.unsupported);
 
-    const found = await this.deps.clusters.lookup(machine.metadata.namespace!, machine.spec.clusterName);
+    const found = await this.lookupCluster(machine);
     let instance = await this.findInstance(scope, provider);
     if (!instance && machine.spec.providerID) {
       // Recorded once, now unknown to the provider: never create a second one for this Machine.
@@ -133,6 +133,16 @@ export class MachineReconciler {
     }
     if (!instance) return;
     await this.observeInstance(scope, instance, 'ok' in found ? found.ok : undefined);
+  }
+
+  /** The cluster the machine joins; one that is gone is dropped from the client registry and Node caches. */
+  private async lookupCluster(machine: MachineObject): Promise<ClusterLookup> {
+    const found = await this.deps.clusters.lookup(machine.metadata.namespace!, machine.spec.clusterName);
+    if ('gone' in found) {
+      this.deps.clusters.forget(machine.metadata.namespace!, machine.spec.clusterName);
+      await this.deps.nodes.forget(`${machine.metadata.namespace}/${machine.spec.clusterName}`);
+    }
+    return found;
   }
 
   /** The machine's instance: by the id recorded in status, else by the uid tag (a create that was not recorded). */
@@ -309,7 +319,7 @@ export class MachineReconciler {
     const scope: Scope = { machine, now: this.now(), status: structuredClone(machine.status ?? {}) };
     try {
       scope.status.phase = 'Deleting';
-      const found = await this.deps.clusters.lookup(machine.metadata.namespace!, machine.spec.clusterName);
+      const found = await this.lookupCluster(machine);
       const cluster = 'ok' in found ? found.ok : undefined;
       const nodeName = scope.status.nodeRef?.name;
       if (cluster && nodeName) {

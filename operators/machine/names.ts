@@ -31,8 +31,6 @@ export interface ObjectRef {
   readonly name: string;
 }
 
-export const keyOf = (r: ObjectRef): string => `${r.namespace}/${r.name}`;
-
 export function parseKey(key: string): ObjectRef {
   const slash = key.indexOf('/');
   return { namespace: key.slice(0, slash), name: key.slice(slash + 1) };

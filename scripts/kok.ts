@@ -46,6 +46,7 @@ async function runMetaCluster(opts: StartOptions): Promise<void> {
   console.log(`kok meta-cluster serving on ${server.url} (port ${server.port}) with ${opts.nodes} simulated node(s)`);
   console.log(`kubeconfig: ${server.kubeconfigPath}`);
   console.log(`try:        KUBECONFIG=${server.kubeconfigPath} kubectl get namespaces`);
+  if (cluster.cloud) console.log(`simulated cloud: ${cluster.cloud.path} (instances at simulated CloudTargets boot here)`);
   let stopping = false;
   const stop = async (signal: string) => {
     if (stopping) return;

@@ -117,6 +117,46 @@ describe('ClusterClientRegistry', () => {
     expect(await registry.probe('fleet/slow')).toEqual({ ok: false, message: `not healthy: no answer from https://127.0.0.1:${port} within 200 ms` });
   });
 
+  it('keeps a healthy cluster healthy until timeoutThreshold probes in a row time out', async () => {
+    const metaServer = await server();
+    const business = await server();
+    const { meta, registry, health } = setup(metaServer, { probeTimeoutMs: 200, timeoutThreshold: 3 });
+    // A TCP relay to the business server that can be told to swallow new connections.
+    const net = await import('node:net');
+    let hold = false;
+    const sockets: import('node:net').Socket[] = [];
+    const relay = net
+      .createServer((client) => {
+        sockets.push(client);
+        if (hold) return;
+        const upstream = net.connect(business.port, '127.0.0.1');
+        sockets.push(upstream);
+        client.pipe(upstream).pipe(client);
+        client.on('error', () => upstream.destroy());
+        upstream.on('error', () => client.destroy());
+      })
+      .listen(0, '127.0.0.1');
+    await new Promise((r) => relay.once('listening', r));
+    cleanup.push(() => {
+      for (const x of sockets) x.destroy();
+      relay.close();
+    });
+    const port = (relay.address() as import('node:net').AddressInfo).port;
+    const yaml = readFileSync(business.kubeconfigPath, 'utf8').replace(/server: https:\/\/127\.0\.0\.1:\d+/, `server: https://127.0.0.1:${port}`);
+    await meta.create(resources.secrets, 'default', { metadata: { name: 'busy' }, data: { value: Buffer.from(yaml).toString('base64') } });
+    registry.register('fleet/busy', { secretNamespace: 'default', secretName: 'busy' });
+    expect((await registry.probe('fleet/busy')).ok).toBe(true);
+    hold = true;
+    const first = await registry.probe('fleet/busy');
+    expect(first).toMatchObject({ ok: true });
+    expect(first.message).toMatch(/^ok \(1 of 3 probes in a row timed out: not healthy: no answer/);
+    expect((await registry.probe('fleet/busy')).ok).toBe(true);
+    expect(await registry.probe('fleet/busy')).toEqual({ ok: false, message: `not healthy: no answer from https://127.0.0.1:${port} within 200 ms` });
+    hold = false;
+    expect((await registry.probe('fleet/busy')).ok).toBe(true);
+    expect(health.filter((h) => h.startsWith('fleet/busy'))).toEqual(['fleet/busy true', 'fleet/busy false', 'fleet/busy true']);
+  });
+
   it('rejects keys that are not namespace/name', async () => {
     const metaServer = await server();
     const { registry } = setup(metaServer);

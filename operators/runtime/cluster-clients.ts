@@ -41,6 +41,12 @@ export interface ClusterClientRegistryOptions {
   readonly probeIntervalMs?: number;
   /** How long a probe waits for /readyz. @default 3 000 ms */
   readonly probeTimeoutMs?: number;
+  /**
+   * Probes in a row that must time out before a healthy cluster is reported unhealthy, as a
+   * kubelet's probe failureThreshold: a busy server answering late once is not down. A refused
+   * connection or an error answer counts at once. @default 3
+   */
+  readonly timeoutThreshold?: number;
   /** Called when a cluster's health flips (and on its first probe); exceptions are swallowed. */
   readonly onHealthChange?: (key: string, healthy: boolean, message: string) => void;
   /** Field manager of the built clients. @default 'kok' */
@@ -69,6 +75,8 @@ interface Entry {
   /** Probes started, and the newest whose result was applied: a slow old probe must not overwrite a newer one. */
   probesStarted: number;
   probeApplied: number;
+  /** Probes in a row that timed out while the cluster was healthy. */
+  timeouts: number;
 }
 
 export class ClusterClientRegistry {
@@ -92,7 +100,7 @@ export class ClusterClientRegistry {
     const existing = this.entries.get(key);
     if (existing && JSON.stringify(existing.ref) === JSON.stringify(full)) return;
     if (existing) this.unregister(key);
-    this.entries.set(key, { key, ref: full, probesStarted: 0, probeApplied: 0 });
+    this.entries.set(key, { key, ref: full, probesStarted: 0, probeApplied: 0, timeouts: 0 });
     this.timer ??= setInterval(() => this.probeAll(), this.options.probeIntervalMs ?? 10_000).unref();
     this.probeInBackground(key);
   }
@@ -210,10 +218,17 @@ export class ClusterClientRegistry {
 
   private async check(key: string, entry: Entry, built: Built): Promise<ProbeResult> {
     const seq = ++entry.probesStarted;
-    const result = await readyz(built, this.options.probeTimeoutMs ?? 3_000);
+    const probed = await readyz(built, this.options.probeTimeoutMs ?? 3_000);
     // A result for a client replaced or unregistered meanwhile says nothing about the current one.
-    if (!this.isCurrent(entry) || entry.built !== built || seq < entry.probeApplied) return result;
+    if (!this.isCurrent(entry) || entry.built !== built || seq < entry.probeApplied) return probed;
     entry.probeApplied = seq;
+    const threshold = this.options.timeoutThreshold ?? 3;
+    const wasHealthy = entry.health?.client === built.client && entry.health.ok;
+    entry.timeouts = probed.timedOut ? entry.timeouts + 1 : 0;
+    const result: ProbeResult =
+      probed.timedOut && wasHealthy && entry.timeouts < threshold
+        ? { ok: true, message: `ok (${entry.timeouts} of ${threshold} probes in a row timed out: ${probed.message})` }
+        : { ok: probed.ok, message: probed.message };
     entry.health = { client: built.client, ...result };
     this.report(key, entry, result);
     return result;
@@ -235,7 +250,7 @@ export class ClusterClientRegistry {
 }
 
 /** GET /readyz with the kubeconfig's TLS material and credentials, on a fresh connection. */
-async function readyz(built: Built, timeoutMs: number): Promise<ProbeResult> {
+async function readyz(built: Built, timeoutMs: number): Promise<ProbeResult & { timedOut?: boolean }> {
   const tls: https.RequestOptions = {};
   try {
     await built.kubeConfig.applyToHTTPSOptions(tls);
@@ -279,9 +294,9 @@ async function readyz(built: Built, timeoutMs: number): Promise<ProbeResult> {
   });
 }
 
-function failure(err: Error, server: string, timeoutMs: number): ProbeResult {
+function failure(err: Error, server: string, timeoutMs: number): ProbeResult & { timedOut?: boolean } {
   if (err.name === 'AbortError' || err.name === 'TimeoutError') {
-    return { ok: false, message: `not healthy: no answer from ${server} within ${timeoutMs} ms` };
+    return { ok: false, timedOut: true, message: `not healthy: no answer from ${server} within ${timeoutMs} ms` };
   }
   return { ok: false, message: `not healthy: ${err.message}` };
 }

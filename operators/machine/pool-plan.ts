@@ -49,17 +49,22 @@ export interface PoolPlan {
   readonly maxUnhealthy: number;
 }
 
+/** A pool field the schema admits but the planner cannot use (a malformed percentage); the message names it. */
+export class InvalidPoolSpec extends Error {
+  override readonly name = 'InvalidPoolSpec';
+}
+
 /**
  * An int-or-percent against a total, as Kubernetes resolves maxSurge (round up) and
  * maxUnavailable (round down). Throws naming the field on a malformed value.
  */
 export function resolveIntOrPercent(value: number | string, total: number, roundUp: boolean, field: string): number {
   if (typeof value === 'number') {
-    if (!Number.isInteger(value) || value < 0) throw new Error(`${field}: ${value} must be a non-negative integer or a percentage`);
+    if (!Number.isInteger(value) || value < 0) throw new InvalidPoolSpec(`${field}: ${value} must be a non-negative integer or a percentage`);
     return value;
   }
   const m = /^(\d+)%$/.exec(value);
-  if (!m) throw new Error(`${field}: "${value}" must be a non-negative integer or a percentage like "25%"`);
+  if (!m) throw new InvalidPoolSpec(`${field}: "${value}" must be a non-negative integer or a percentage like "25%"`);
   const exact = (Number(m[1]) * total) / 100;
   return roundUp ? Math.ceil(exact) : Math.floor(exact);
 }

@@ -22,7 +22,7 @@ import { controllerRef, isControlledBy } from '../runtime/objects.js';
 import type { ReconcileResult } from '../runtime/workqueue.js';
 import type { MachineObject } from './machine-reconcile.js';
 import { labels, MACHINE_FINALIZER, machineName, parseKey, stableHash } from './names.js';
-import { isUnhealthy, planPool, type PlannedMachine, type PoolPlan } from './pool-plan.js';
+import { InvalidPoolSpec, isUnhealthy, planPool, type PlannedMachine, type PoolPlan } from './pool-plan.js';
 import { apiVersionOf, fleetResources } from './resources.js';
 import { kubeletSkewProblem } from './skew.js';
 
@@ -110,7 +110,7 @@ export class MachinePoolReconciler {
       await this.apply(pool, machines, hash, plan);
       requeueAfterMs = this.nextHealthCheck(pool, machines, hash, now.getTime());
     } catch (err) {
-      if (err instanceof Error && /^spec\./.test(err.message)) {
+      if (err instanceof InvalidPoolSpec) {
         set({ type: MachinePoolConditions.Ready, status: 'False', reason: MachinePoolReasons.InvalidTemplate, message: `MachinePool ${key}: ${err.message}` });
         status.phase = 'Failed';
         return;

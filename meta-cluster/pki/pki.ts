@@ -15,7 +15,7 @@ import {
   randomBytes,
   webcrypto,
   X509Certificate as NodeX509Certificate,
-  type KeyObject,
+  KeyObject,
 } from 'node:crypto';
 import { isIP } from 'node:net';
 import * as x509 from '@peculiar/x509';
@@ -129,7 +129,15 @@ export async function createCA(options: CreateCAOptions): Promise<CertificateAnd
       await x509.SubjectKeyIdentifierExtension.create(keys.cryptoKeys.publicKey, false, webcrypto),
     ],
   });
-  return { certPem: toPem('CERTIFICATE', cert.rawData), keyPem: keys.privateKeyPem };
+  const created = { certPem: toPem('CERTIFICATE', cert.rawData), keyPem: keys.privateKeyPem };
+  // Its first leaves usually follow at once: they need not parse and import what was just made.
+  const ski = cert.getExtension(x509.SubjectKeyIdentifierExtension)!.keyId;
+  rememberIssuer(created, {
+    caCert: cert,
+    signer: { keyObject: KeyObject.from(keys.cryptoKeys.privateKey), cryptoKey: keys.cryptoKeys.privateKey, signingAlgorithm: signingAlgorithmFor(keyAlgorithm) },
+    authorityKeyId: ski,
+  });
+  return created;
 }
 
 /** Issues a certificate with a fresh key pair, signed by `ca`. */
@@ -207,19 +215,21 @@ interface PreparedIssuer {
  * the cost of a leaf. Small and first-in-first-out: only the CAs of the clusters in flight matter.
  */
 const preparedIssuers = new Map<string, Promise<PreparedIssuer>>();
-const PREPARED_ISSUERS_MAX = 64;
+/** An operator reconciling 16 Clusters at once, three CAs each, with room to spare. */
+const PREPARED_ISSUERS_MAX = 256;
+
+function rememberIssuer(ca: CertificateAndKey, prepared: PreparedIssuer | Promise<PreparedIssuer>): Promise<PreparedIssuer> {
+  const key = ca.certPem + ca.keyPem;
+  const p = Promise.resolve(prepared);
+  preparedIssuers.set(key, p);
+  // A failure is not remembered: the caller sees it, the next call checks again.
+  p.catch(() => preparedIssuers.delete(key));
+  if (preparedIssuers.size > PREPARED_ISSUERS_MAX) preparedIssuers.delete(preparedIssuers.keys().next().value!);
+  return p;
+}
 
 function preparedIssuer(ca: CertificateAndKey): Promise<PreparedIssuer> {
-  const key = ca.certPem + ca.keyPem;
-  let prepared = preparedIssuers.get(key);
-  if (!prepared) {
-    prepared = prepareIssuer(ca);
-    preparedIssuers.set(key, prepared);
-    // A failure is not remembered: the caller sees it, the next call checks again.
-    prepared.catch(() => preparedIssuers.delete(key));
-    if (preparedIssuers.size > PREPARED_ISSUERS_MAX) preparedIssuers.delete(preparedIssuers.keys().next().value!);
-  }
-  return prepared;
+  return preparedIssuers.get(ca.certPem + ca.keyPem) ?? rememberIssuer(ca, prepareIssuer(ca));
 }
 
 async function prepareIssuer(ca: CertificateAndKey): Promise<PreparedIssuer> {

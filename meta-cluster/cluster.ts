@@ -19,7 +19,7 @@ import * as k8s from '@kubernetes/client-node';
 import { SimulatedCloud } from '../operators/machine/provider/simulated.js';
 import { SimulatedCloudHost } from '../operators/machine/provider/simulated-host.js';
 import { SIMULATED_CLOUD_SECRET } from '../operators/machine/providers.js';
-import { isAlreadyExists, KubeClient, type KubeObject } from '../operators/runtime/client.js';
+import { KubeClient, type KubeObject, type ResourceRef } from '../operators/runtime/client.js';
 import { installCrds } from './api/crds.js';
 import { startApiServer, type ApiServerOptions, type RunningApiServer } from './apiserver/apiserver.js';
 import { ControllerManager } from './control-plane/controller-manager.js';
@@ -161,15 +161,13 @@ export async function startEmbeddedCluster(opts: EmbeddedClusterOptions): Promis
 /** Names the simulated cloud's file to operators (operators/machine/providers.ts reads it). */
 async function publishSimulatedCloud(client: KubeClient, path: string): Promise<void> {
   const { namespace, name } = SIMULATED_CLOUD_SECRET;
-  for (const [r, ns, obj] of [
-    [resources.namespaces, undefined, { metadata: { name: namespace } }],
-    [resources.secrets, namespace, { metadata: { name, labels: { 'app.kubernetes.io/part-of': 'kok' } }, type: 'Opaque', stringData: { path } }],
-  ] as const) {
-    try {
-      await client.create(r, ns, obj);
-    } catch (err) {
-      if (!isAlreadyExists(err)) throw err;
-      if (r === resources.secrets) await client.update(r, { ...(await client.get(r, ns, name)), stringData: { path } } as KubeObject);
-    }
-  }
+  const apply = (r: ResourceRef, ns: string | undefined, obj: KubeObject) => client.patch(r, ns, obj.metadata.name!, 'apply', obj, { force: true });
+  await apply(resources.namespaces, undefined, { apiVersion: 'v1', kind: 'Namespace', metadata: { name: namespace } });
+  await apply(resources.secrets, namespace, {
+    apiVersion: 'v1',
+    kind: 'Secret',
+    metadata: { name, namespace, labels: { 'app.kubernetes.io/part-of': 'kok' } },
+    type: 'Opaque',
+    stringData: { path },
+  });
 }

@@ -14,7 +14,7 @@ import { generateToken } from '../meta-cluster/pki/kubeconfig.js';
 import { ClusterOperator } from '../operators/cluster/operator.js';
 import { childResources, clusterResource } from '../operators/cluster/reconcile.js';
 import { MachineOperator } from '../operators/machine/operator.js';
-import { fleetResources } from '../operators/machine/resources.js';
+import { fleetResources } from '../meta-cluster/api/resources.js';
 import { KubeClient, type KubeObject, type ResourceRef } from '../operators/runtime/client.js';
 import { createLogger, type LogLevel } from '../operators/runtime/log.js';
 import { OperatorMetrics, serveMetrics } from '../operators/runtime/metrics.js';

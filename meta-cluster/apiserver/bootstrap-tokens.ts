@@ -10,7 +10,7 @@
  * Machines joining a cluster carry such a token in their user-data: it is how kok's Machine
  * operator lets a new node register without handing it an admin credential.
  */
-import { timingSafeEqual } from 'node:crypto';
+import { tokensEqual } from '../pki/kubeconfig.js';
 import type { Api } from './api.js';
 
 export const BOOTSTRAP_TOKEN_SECRET_TYPE = 'bootstrap.kubernetes.io/token';
@@ -26,12 +26,6 @@ export interface TokenUser {
 const decode = (data: Record<string, string> | undefined, key: string): string | undefined => {
   const v = data?.[key];
   return v === undefined ? undefined : Buffer.from(v, 'base64').toString('utf8');
-};
-
-const sameSecret = (a: string, b: string): boolean => {
-  const x = Buffer.from(a);
-  const y = Buffer.from(b);
-  return x.length === y.length && timingSafeEqual(x, y);
 };
 
 /**
@@ -56,7 +50,7 @@ export function bootstrapTokenAuthenticator(api: Api, opts: { cacheMs?: number; 
     const data = s.data as Record<string, string> | undefined;
     if (decode(data, 'token-id') !== id) return undefined;
     const stored = decode(data, 'token-secret');
-    if (stored === undefined || !sameSecret(stored, secret)) return undefined;
+    if (stored === undefined || !tokensEqual(stored, secret)) return undefined;
     if (decode(data, 'usage-bootstrap-authentication') !== 'true') return undefined;
     const expiration = decode(data, 'expiration');
     if (expiration !== undefined && !(Date.parse(expiration) > now())) return undefined;

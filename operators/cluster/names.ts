@@ -4,6 +4,7 @@
  */
 import { createHash } from 'node:crypto';
 import type { KubeObject } from '../runtime/client.js';
+import { parseObjectKey } from '../runtime/informer.js';
 
 export const FINALIZER = 'fleet.kok.dev/cluster';
 export const FIELD_MANAGER = 'kok-cluster-operator';
@@ -48,10 +49,7 @@ export interface ClusterRef {
 
 export const clusterKey = (c: ClusterRef): string => `${c.namespace}/${c.name}`;
 
-export function parseClusterKey(key: string): ClusterRef {
-  const slash = key.indexOf('/');
-  return { namespace: key.slice(0, slash), name: key.slice(slash + 1) };
-}
+export const parseClusterKey = (key: string): ClusterRef => parseObjectKey(key) as ClusterRef;
 
 /** The admin kubeconfig Secret, beside the Cluster (Cluster API's `<name>-kubeconfig`). */
 export const kubeconfigSecretName = (c: ClusterRef): string => `${c.name}-kubeconfig`;

@@ -27,13 +27,13 @@ import { desiredControlPlane, desiredNamespace } from './desired.js';
 import { clusterLabels, components, controlPlaneNamespace, DESIRED_HASH_ANNOTATION, FINALIZER, kubeconfigSecretName, parseClusterKey, type ClusterRef } from './names.js';
 import { resources } from '../../meta-cluster/controllers/resources.js';
 import { SIMULATED_CONDITION } from '../../meta-cluster/node-agent/pod-status.js';
-import { clusterKind } from '../../meta-cluster/api/v1alpha1/cluster.js';
+import { fleetResources } from '../../meta-cluster/api/resources.js';
 import { slimmers } from './cache.js';
 import { InvalidClusterSpec, planRollout, type RolloutPlan } from './rollout.js';
 import { computeStatus, type Observation } from './status.js';
 import type { CertificateAndKey } from '../../meta-cluster/pki/pki.js';
 
-export const clusterResource: ResourceRef = { group: clusterKind.group, version: clusterKind.version, plural: clusterKind.plural, namespaced: true };
+export const clusterResource: ResourceRef = fleetResources.Cluster;
 
 /** Where each kind the operator writes lives. */
 export const childResources = {

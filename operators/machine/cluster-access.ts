@@ -72,12 +72,18 @@ export class ClusterAccess {
     if (clusterName !== META_CLUSTER) this.deps.registry.unregister(`${namespace}/${clusterName}`);
   }
 
-  private async meta(): Promise<ClusterTarget> {
-    const kc = this.deps.metaKubeConfig;
+  /** The meta-cluster's Kubernetes version ("1.31.0"), from its /version, read once. */
+  async metaClusterVersion(): Promise<string> {
     if (!this.metaVersion) {
       const v = await this.deps.meta.raw<{ gitVersion?: string }>('/version');
-      this.metaVersion = (v.gitVersion ?? 'v1.31.0').replace(/^v/, '').replace(/[-+].*$/, '');
+      if (!v.gitVersion) throw new Error('the meta-cluster\'s /version has no gitVersion; its kubelet version skew cannot be checked');
+      this.metaVersion = v.gitVersion.replace(/^v/, '').replace(/[-+].*$/, '');
     }
-    return { key: META_CLUSTER, client: this.deps.meta, server: kc.getCurrentCluster()?.server ?? '', caPem: caOf(kc), version: this.metaVersion };
+    return this.metaVersion;
+  }
+
+  private async meta(): Promise<ClusterTarget> {
+    const kc = this.deps.metaKubeConfig;
+    return { key: META_CLUSTER, client: this.deps.meta, server: kc.getCurrentCluster()?.server ?? '', caPem: caOf(kc), version: await this.metaClusterVersion() };
   }
 }

@@ -18,17 +18,17 @@ import { resources } from '../../meta-cluster/controllers/resources.js';
 import { formatVersion, resolveVersion } from '../cluster/versions.js';
 import { isAlreadyExists, isNotFound, type KubeClient, type KubeObject } from '../runtime/client.js';
 import type { EventRecorder } from '../runtime/events.js';
-import type { Informer } from '../runtime/informer.js';
+import { parseObjectKey, type Informer } from '../runtime/informer.js';
 import { addFinalizer, controllerOf, hasFinalizer, removeFinalizer } from '../runtime/objects.js';
 import type { ReconcileResult } from '../runtime/workqueue.js';
 import type { ClusterAccess, ClusterLookup, ClusterTarget } from './cluster-access.js';
 import { drainStep } from './drain.js';
 import { encodeJoinConfiguration } from './join.js';
-import { labels, MACHINE_FINALIZER, parseKey } from './names.js';
+import { labels, MACHINE_FINALIZER } from './names.js';
 import type { NodeCaches } from './node-caches.js';
 import { isProviderError } from './provider/errors.js';
 import type { Instance, Provider } from './provider/provider.js';
-import { fleetResources } from './resources.js';
+import { fleetResources } from '../../meta-cluster/api/resources.js';
 import { kubeletSkewProblem } from './skew.js';
 
 export type MachineObject = Machine & KubeObject;
@@ -88,7 +88,7 @@ export class MachineReconciler {
   }
 
   readonly reconcile = async (key: string): Promise<ReconcileResult | void> => {
-    const { namespace, name } = parseKey(key);
+    const { namespace, name } = parseObjectKey(key);
     const machine = this.deps.machines.get(namespace, name);
     if (!machine) return;
     if (machine.metadata.deletionTimestamp) return this.reconcileDelete(machine);

@@ -4,6 +4,7 @@
  * so a stale cache or a restarted operator meets "already exists", never a second machine.
  */
 import { createHash } from 'node:crypto';
+import { canonicalJson } from '../../meta-cluster/controllers/workload.js';
 
 export const FIELD_MANAGER = 'kok-machine-operator';
 export const MACHINE_FINALIZER = 'fleet.kok.dev/machine';
@@ -26,29 +27,8 @@ export const labels = {
   instanceType: 'node.kubernetes.io/instance-type',
 } as const;
 
-export interface ObjectRef {
-  readonly namespace: string;
-  readonly name: string;
-}
-
-export function parseKey(key: string): ObjectRef {
-  const slash = key.indexOf('/');
-  return { namespace: key.slice(0, slash), name: key.slice(slash + 1) };
-}
-
-/** Ten hex digits of a SHA-256 over the canonical JSON of `value` (object keys sorted). */
-export function stableHash(value: unknown): string {
-  const canonical = (v: unknown): unknown =>
-    Array.isArray(v)
-      ? v.map(canonical)
-      : v && typeof v === 'object'
-        ? Object.fromEntries(Object.keys(v as object).sort().map((k) => [k, canonical((v as Record<string, unknown>)[k])]))
-        : v;
-  return createHash('sha256').update(JSON.stringify(canonical(value))).digest('hex').slice(0, 10);
-}
+/** Ten hex digits of a SHA-256 over the canonical JSON of `value` (keys sorted, empty fields dropped, as template hashes are). */
+export const stableHash = (value: unknown): string => createHash('sha256').update(canonicalJson(value)).digest('hex').slice(0, 10);
 
 /** The n-th machine of a pool made from the template with this hash. */
 export const machineName = (pool: string, hash: string, n: number): string => `${pool}-${hash.slice(0, 5)}-${n}`;
-
-/** The meta-cluster Secret beside a Machine holding its bootstrap token and user data. */
-export const bootstrapSecretName = (machine: string): string => `${machine}-bootstrap`;

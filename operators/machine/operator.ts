@@ -23,7 +23,7 @@ import { NodeCaches } from './node-caches.js';
 import { MachinePoolReconciler } from './pool-reconcile.js';
 import { Providers } from './providers.js';
 import type { SimulatedCloud } from './provider/simulated.js';
-import { fleetResources } from './resources.js';
+import { fleetResources } from '../../meta-cluster/api/resources.js';
 import { CloudTargetReconciler } from './target-reconcile.js';
 
 export const LEASE_NAME = 'kok-machine-operator';
@@ -69,7 +69,7 @@ export class MachineOperator extends OperatorProcess {
     // A Cluster becoming Ready (or going) wakes the machines waiting for it.
     machineController.watch(clusters, (c) => machines.list(c.metadata.namespace).filter((m) => m.spec.clusterName === c.metadata.name).map((m) => `${m.metadata.namespace}/${m.metadata.name}`));
 
-    const poolReconciler = new MachinePoolReconciler({ client, pools, machines, targets, clusters, events, log, metaClusterVersion: () => access.lookup('', 'meta-cluster').then((r) => ('ok' in r ? r.ok.version : '1.31')) });
+    const poolReconciler = new MachinePoolReconciler({ client, pools, machines, targets, clusters, events, log, metaClusterVersion: () => access.metaClusterVersion() });
     const poolController = new Controller({ name: 'machinepool', reconcile: poolReconciler.reconcile, concurrency: 4, metrics, onError: onError('machinepool') });
     poolController.watch(pools);
     poolController.watch(machines, (m) => {

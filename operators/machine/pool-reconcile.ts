@@ -17,13 +17,13 @@ import { META_CLUSTER, type MachinePool, type MachinePoolStatus } from '../../me
 import type { KindDefinition } from '../../meta-cluster/api/v1alpha1/schema-dsl.js';
 import { isAlreadyExists, isNotFound, type KubeClient, type KubeObject } from '../runtime/client.js';
 import type { EventRecorder } from '../runtime/events.js';
-import type { Informer } from '../runtime/informer.js';
+import { parseObjectKey, type Informer } from '../runtime/informer.js';
 import { controllerRef, isControlledBy } from '../runtime/objects.js';
 import type { ReconcileResult } from '../runtime/workqueue.js';
 import type { MachineObject } from './machine-reconcile.js';
-import { labels, MACHINE_FINALIZER, machineName, parseKey, stableHash } from './names.js';
+import { labels, MACHINE_FINALIZER, machineName, stableHash } from './names.js';
 import { InvalidPoolSpec, isUnhealthy, planPool, type PlannedMachine, type PoolPlan } from './pool-plan.js';
-import { apiVersionOf, fleetResources } from './resources.js';
+import { apiVersionOf, fleetResources } from '../../meta-cluster/api/resources.js';
 import { kubeletSkewProblem } from './skew.js';
 
 export type PoolObject = MachinePool & KubeObject;
@@ -71,7 +71,7 @@ export class MachinePoolReconciler {
   }
 
   readonly reconcile = async (key: string): Promise<ReconcileResult | void> => {
-    const { namespace, name } = parseKey(key);
+    const { namespace, name } = parseObjectKey(key);
     const pool = this.deps.pools.get(namespace, name);
     if (!pool || pool.metadata.deletionTimestamp) return;
     const now = this.now();

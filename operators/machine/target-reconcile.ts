@@ -12,7 +12,7 @@ import type { ReconcileResult } from '../runtime/workqueue.js';
 import type { EventRecorder } from '../runtime/events.js';
 import type { ProviderSource } from './machine-reconcile.js';
 import type { Provider } from './provider/provider.js';
-import { fleetResources } from './resources.js';
+import { fleetResources } from '../../meta-cluster/api/resources.js';
 
 /** Cost and usage also change without any Machine event (an instance dies): look again this often. */
 const RESYNC_MS = 30_000;
@@ -36,8 +36,7 @@ export class CloudTargetReconciler {
     },
   ) {}
 
-  readonly reconcile = async (key: string): Promise<ReconcileResult | void> => {
-    const name = key.startsWith('/') ? key.slice(1) : key;
+  readonly reconcile = async (name: string): Promise<ReconcileResult | void> => {
     const target = this.deps.targets.get(undefined, name);
     if (!target || target.metadata.deletionTimestamp) return;
     const now = (this.deps.now ?? (() => new Date()))();

@@ -41,6 +41,12 @@ export function stripManagedFields<T extends KubeObject>(o: T): T {
 export const objectKey = (o: KubeObject): string =>
   o.metadata.namespace ? `${o.metadata.namespace}/${o.metadata.name}` : String(o.metadata.name);
 
+/** The inverse of objectKey: `namespace/name`, or a bare name for a cluster-scoped object. */
+export function parseObjectKey(key: string): { namespace: string | undefined; name: string } {
+  const slash = key.indexOf('/');
+  return slash < 0 ? { namespace: undefined, name: key } : { namespace: key.slice(0, slash), name: key.slice(slash + 1) };
+}
+
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms).unref?.());
 
 export class Informer<T extends KubeObject = KubeObject> {

@@ -31,7 +31,7 @@ import { Informer } from '../../operators/runtime/informer.js';
 import { clusterResource } from '../../operators/cluster/reconcile.js';
 import { generateToken } from '../../meta-cluster/pki/kubeconfig.js';
 import { gauge, httpsGet, startChild, type Child } from './children.js';
-import { benchOptions, missedTargets, printTable, progress, scratchRun, writeResult, type Metric, procStatusMiB } from './report.js';
+import { benchOptions, missedTargets, printTable, progress, scratchRun, waitUntil, writeResult, type Metric, procStatusMiB } from './report.js';
 
 /** histogram_quantile over the cumulative `le` buckets of one histogram in a Prometheus text page. */
 export function histogramQuantile(metricsText: string, name: string, q: number): number {
@@ -123,16 +123,11 @@ async function runFleet(opts: { count: number; nodes: number; runtime: 'simulate
         ),
       );
     }
-    const deadline = t0 + opts.timeoutS * 1000;
-    let lastReport = 0;
-    while (ready.size < opts.count && performance.now() < deadline) {
-      await new Promise((r) => setTimeout(r, 250));
-      if (performance.now() - lastReport > 10_000) {
-        lastReport = performance.now();
-        const mem = procStatusMiB(operator.proc.pid!);
-        progress(`${opts.runtime}: ${ready.size}/${opts.count} Ready after ${((performance.now() - t0) / 1000).toFixed(0)}s; operator RSS ${mem.rss.toFixed(0)} MiB; load ${loadavg()[0]!.toFixed(1)}`);
-      }
-    }
+    await waitUntil(
+      () => ready.size >= opts.count,
+      (s) => `${opts.runtime}: ${ready.size}/${opts.count} Ready after ${s.toFixed(0)}s; operator RSS ${procStatusMiB(operator!.proc.pid!).rss.toFixed(0)} MiB`,
+      { deadline: t0 + opts.timeoutS * 1000, since: t0, pollMs: 250 },
+    );
     const readySec = ready.size === opts.count ? (performance.now() - t0) / 1000 : NaN;
     progress(`${opts.runtime}: ${ready.size}/${opts.count} Ready${Number.isNaN(readySec) ? ' (timed out)' : ` in ${readySec.toFixed(1)}s`}`);
     const text = await httpsGet(metricsUrl, token);

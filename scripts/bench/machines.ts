@@ -21,28 +21,15 @@ import { join } from 'node:path';
 import * as k8s from '@kubernetes/client-node';
 import { SimulatedCloud } from '../../operators/machine/provider/simulated.js';
 import { SIMULATED_CLOUD_SECRET } from '../../operators/machine/providers.js';
-import { fleetResources } from '../../operators/machine/resources.js';
+import { fleetResources } from '../../meta-cluster/api/resources.js';
 import { KubeClient, type KubeObject } from '../../operators/runtime/client.js';
 import { Informer } from '../../operators/runtime/informer.js';
 import { generateToken } from '../../meta-cluster/pki/kubeconfig.js';
 import { resources } from '../../meta-cluster/controllers/resources.js';
 import { gauge, httpsGet, startChild, type Child } from './children.js';
-import { benchOptions, missedTargets, printTable, procStatusMiB, progress, scratchRun, writeResult, type Metric } from './report.js';
+import { benchOptions, missedTargets, printTable, procStatusMiB, progress, scratchRun, waitUntil, writeResult, type Metric } from './report.js';
 
 const readyCondition = (o: KubeObject) => (o.status?.conditions ?? []).some((c: { type: string; status: string }) => c.type === 'Ready' && c.status === 'True');
-
-/** Waits until `done()` or the deadline, reporting every 10 s. */
-async function waitUntil(what: string, done: () => boolean, count: () => string, deadline: number, extra: () => string = () => ''): Promise<void> {
-  const t0 = performance.now();
-  let last = 0;
-  while (!done() && performance.now() < deadline) {
-    await new Promise((r) => setTimeout(r, 200));
-    if (performance.now() - last > 10_000) {
-      last = performance.now();
-      progress(`${what}: ${count()} after ${((performance.now() - t0) / 1000).toFixed(0)}s${extra()}; load ${loadavg()[0]!.toFixed(1)}`);
-    }
-  }
-}
 
 export async function run(args: string[]): Promise<number> {
   const cfg = benchOptions(
@@ -92,7 +79,7 @@ export async function run(args: string[]): Promise<number> {
       await c.create(fleetResources.Cluster, 'fleet', { apiVersion: 'fleet.kok.dev/v1alpha1', kind: 'Cluster', metadata: { name }, spec: { version: '1.31', controlPlane: { replicas: 1, datastore: { replicas: 1 } } } });
     }
     const clustersReady = () => clusters.list('fleet').filter(readyCondition).length;
-    await waitUntil('clusters', () => clustersReady() === cfg.clusters, () => `${clustersReady()}/${cfg.clusters} Clusters Ready`, performance.now() + cfg.timeoutS * 1000);
+    await waitUntil(() => clustersReady() === cfg.clusters, (s) => `clusters: ${clustersReady()}/${cfg.clusters} Clusters Ready after ${s.toFixed(0)}s`, { deadline: performance.now() + cfg.timeoutS * 1000 });
     const usable = clusters.list('fleet').filter(readyCondition).map((o) => o.metadata.name!);
     await clusters.stop();
     if (usable.length < cfg.clusters) progress(`only ${usable.length} of ${cfg.clusters} Clusters became Ready; machines go to those`);
@@ -118,10 +105,11 @@ export async function run(args: string[]): Promise<number> {
         });
       }
       const ready = () => machines.list('fleet').filter((m) => m.spec.targetRef?.name === targetName && readyCondition(m)).length;
-      await waitUntil(targetName, () => ready() === total, () => `${ready()}/${total} machines with Ready Nodes`, t0 + cfg.timeoutS * 1000, () => {
-        const mem = procStatusMiB(machineOp.proc.pid!);
-        return `; machine operator RSS ${mem.rss.toFixed(0)} MiB`;
-      });
+      await waitUntil(
+        () => ready() === total,
+        (s) => `${targetName}: ${ready()}/${total} machines with Ready Nodes after ${s.toFixed(0)}s; machine operator RSS ${procStatusMiB(machineOp.proc.pid!).rss.toFixed(0)} MiB`,
+        { deadline: t0 + cfg.timeoutS * 1000, since: t0 },
+      );
       const readySec = ready() === total ? (performance.now() - t0) / 1000 : NaN;
       progress(`${targetName}: ${ready()}/${total} Ready${Number.isNaN(readySec) ? ' (timed out)' : ` in ${readySec.toFixed(1)}s`}`);
       const instances = await cloud!.provider(targetName, { zones: ['a', 'b', 'c'], machineTypes: [{ name: 'm', cpu: 4, memoryGiB: 16, pricePerHour: 0.1 }], simulation }).list();
@@ -135,7 +123,7 @@ export async function run(args: string[]): Promise<number> {
 
     progress('deleting the first pools');
     for (const cluster of usable) await c.delete(fleetResources.MachinePool, 'fleet', `${cluster}-zero`);
-    await waitUntil('cleanup', () => machines.list('fleet').length === 0, () => `${machines.list('fleet').length} machines left`, performance.now() + cfg.timeoutS * 1000);
+    await waitUntil(() => machines.list('fleet').length === 0, (s) => `cleanup: ${machines.list('fleet').length} machines left after ${s.toFixed(0)}s`, { deadline: performance.now() + cfg.timeoutS * 1000 });
 
     const latency = await runPools('latency', { provisionSeconds: 10, bootSeconds: 2, jitter: 0.2 });
     await machines.stop();

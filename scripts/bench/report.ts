@@ -3,7 +3,7 @@
  * `bench/results/<name>.json` for tracking numbers over time.
  */
 import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { cpus, tmpdir, totalmem } from 'node:os';
+import { cpus, loadavg, tmpdir, totalmem } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
@@ -260,5 +260,21 @@ export function procCpuSeconds(pid: number): number {
     return (Number(f[11]) + Number(f[12])) / 100;
   } catch {
     return NaN;
+  }
+}
+
+/**
+ * Polls `done` until it holds or `deadline` (performance.now() time) passes, printing `line(seconds
+ * since \`since\`)` and the load average every 10 s.
+ */
+export async function waitUntil(done: () => boolean, line: (elapsedSec: number) => string, opts: { deadline: number; since?: number; pollMs?: number }): Promise<void> {
+  const since = opts.since ?? performance.now();
+  let last = performance.now();
+  while (!done() && performance.now() < opts.deadline) {
+    await new Promise((r) => setTimeout(r, opts.pollMs ?? 200));
+    if (performance.now() - last > 10_000) {
+      last = performance.now();
+      progress(`${line((performance.now() - since) / 1000)}; load ${loadavg()[0]!.toFixed(1)}`);
+    }
   }
 }

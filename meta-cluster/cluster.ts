@@ -20,6 +20,7 @@ import { SimulatedCloud } from '../operators/machine/provider/simulated.js';
 import { SimulatedCloudHost } from '../operators/machine/provider/simulated-host.js';
 import { SIMULATED_CLOUD_SECRET } from '../operators/machine/providers.js';
 import { KubeClient, type KubeObject, type ResourceRef } from '../operators/runtime/client.js';
+import { OPERATOR_NAMESPACE } from '../operators/runtime/operator-process.js';
 import { installCrds } from './api/crds.js';
 import { startApiServer, type ApiServerOptions, type RunningApiServer } from './apiserver/apiserver.js';
 import { ControllerManager } from './control-plane/controller-manager.js';
@@ -147,6 +148,9 @@ export async function startEmbeddedCluster(opts: EmbeddedClusterOptions): Promis
   };
   try {
     await Promise.all([...components, ...(controlPlane ? [controlPlane] : [])].map((c) => c.start()));
+    // kok's own namespace, as the install chart makes it on a real meta-cluster: operators keep
+    // their leader-election Leases there and do not create it themselves.
+    await applyObject(client('kok'), resources.namespaces, { apiVersion: 'v1', kind: 'Namespace', metadata: { name: OPERATOR_NAMESPACE } });
     if (cloud) {
       await publishSimulatedCloud(client('kok'), cloud.path);
       await cloud.host.start();
@@ -158,12 +162,12 @@ export async function startEmbeddedCluster(opts: EmbeddedClusterOptions): Promis
   return { apiServer, kubeConfig, nodeAgent, scheduler, controlPlane, cloud, stop };
 }
 
+const applyObject = (client: KubeClient, r: ResourceRef, obj: KubeObject) => client.patch(r, obj.metadata.namespace, obj.metadata.name!, 'apply', obj, { force: true });
+
 /** Names the simulated cloud's file to operators (operators/machine/providers.ts reads it). */
 async function publishSimulatedCloud(client: KubeClient, path: string): Promise<void> {
   const { namespace, name } = SIMULATED_CLOUD_SECRET;
-  const apply = (r: ResourceRef, ns: string | undefined, obj: KubeObject) => client.patch(r, ns, obj.metadata.name!, 'apply', obj, { force: true });
-  await apply(resources.namespaces, undefined, { apiVersion: 'v1', kind: 'Namespace', metadata: { name: namespace } });
-  await apply(resources.secrets, namespace, {
+  await applyObject(client, resources.secrets, {
     apiVersion: 'v1',
     kind: 'Secret',
     metadata: { name, namespace, labels: { 'app.kubernetes.io/part-of': 'kok' } },

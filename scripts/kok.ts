@@ -1,9 +1,12 @@
 /** The `kok` command line. */
+import { writeFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { Command, InvalidArgumentError } from 'commander';
 import { crdsYaml } from '../meta-cluster/api/crds.js';
 import { startEmbeddedCluster } from '../meta-cluster/cluster.js';
-import { runOperator } from './operator.js';
+import { isOperatorName, operatorNames, type OperatorName } from '../operators/catalog.js';
+import { defaultConcurrency, runOperators, type OperatorCliOptions } from './operator.js';
+import { synthFile } from './synth.js';
 import { up } from './up.js';
 
 const program = new Command('kok').description('kok — a Kubernetes-on-Kubernetes fleet controller').showHelpAfterError();
@@ -25,6 +28,7 @@ interface StartOptions {
   port: number;
   nodes: number;
   controlPlaneRuntime: 'embedded' | 'simulated';
+  auditLogPath?: string;
 }
 
 function runtimeKind(v: string): 'embedded' | 'simulated' {
@@ -41,10 +45,12 @@ async function runMetaCluster(opts: StartOptions): Promise<void> {
     nodes: opts.nodes,
     clusterName: 'kok',
     controlPlaneRuntime: opts.controlPlaneRuntime,
+    auditLogPath: opts.auditLogPath ? resolve(opts.auditLogPath) : undefined,
   });
   const server = cluster.apiServer;
   console.log(`kok meta-cluster serving on ${server.url} (port ${server.port}) with ${opts.nodes} simulated node(s)`);
   console.log(`kubeconfig: ${server.kubeconfigPath}`);
+  if (opts.auditLogPath) console.log(`audit log:  ${resolve(opts.auditLogPath)}`);
   console.log(`try:        KUBECONFIG=${server.kubeconfigPath} kubectl get namespaces`);
   if (cluster.cloud) console.log(`simulated cloud: ${cluster.cloud.path} (instances at simulated CloudTargets boot here)`);
   let stopping = false;
@@ -68,6 +74,7 @@ program
   .option('--port <port>', 'HTTPS port on 127.0.0.1 (0 picks a free one)', port, 0)
   .option('--nodes <n>', 'simulated nodes run by the node agent', count, 3)
   .option('--control-plane-runtime <kind>', 'embedded: business control-plane pods really serve; simulated: they only pretend', runtimeKind, 'embedded')
+  .option('--audit-log-path <file>', 'append an audit event (audit.k8s.io/v1, level Metadata) per API request to this file as JSON lines')
   .action((o: StartOptions) => runMetaCluster(o));
 
 for (const name of ['up', 'start']) {
@@ -81,24 +88,37 @@ for (const name of ['up', 'start']) {
     .option('--dir <dir>', 'where everything is kept (the meta-cluster in DIR/meta-cluster)', '.kok')
     .option('--port <port>', 'HTTPS port of the meta-cluster on 127.0.0.1 (0 picks a free one)', port, 0)
     .option('--nodes <n>', 'simulated nodes of the meta-cluster', count, 3)
-    .option('--fleet <file>', 'the Clusters to apply', 'blueprints/examples/fleet.yaml')
+    .option('--fleet <file>', 'the fleet to apply: a cdk8s blueprint (.ts) or YAML', 'blueprints/examples/fleet.ts')
     .action((o: { dir: string; port: number; nodes: number; fleet: string }) => up(o));
 }
 
-const operatorCommand = program.command('operator').description('run a kok operator against a meta-cluster (as its Deployment does)');
-const operatorOptions = (c: Command, what: string, concurrency: number) =>
-  c
-    .option('--kubeconfig <file>', 'kubeconfig of the meta-cluster (default: in-cluster config or $KUBECONFIG)')
-    .option('--metrics-port <port>', 'HTTPS port of /metrics (0 picks a free one)', port, 8443)
-    .option('--metrics-host <host>', 'address /metrics listens on', '127.0.0.1')
-    .option('--concurrency <n>', `${what} reconciled at once`, count, concurrency)
-    .option('--no-leader-elect', 'run without leader election (only for a single replica)');
-operatorOptions(operatorCommand.command('cluster').description('the cluster operator: business clusters whose control planes run as pods'), 'Clusters', 8).action((o) =>
-  runOperator('cluster', o),
-);
-operatorOptions(operatorCommand.command('machine').description('the machine operator: machines on cloud targets that join clusters as Nodes'), 'Machines', 16)
-  .option('--simulated-cloud <file>', "the simulated cloud's SQLite file (default: from the meta-cluster's Secret kok-system/kok-simulated-cloud)")
-  .action((o) => runOperator('machine', o));
+program
+  .command('operator')
+  .description("kok's operators against a meta-cluster")
+  .command('run')
+  .description('run operators (default: all) in this process, as the install chart\'s Deployments do')
+  .argument('[operators...]', `which: ${operatorNames.join(', ')}`, (v: string, prev: OperatorName[] = []) => {
+    if (!isOperatorName(v)) throw new InvalidArgumentError(`"${v}" is not an operator; kok has ${operatorNames.join(', ')}`);
+    return [...prev, v];
+  })
+  .option('--kubeconfig <file>', 'kubeconfig of the meta-cluster (default: $KUBECONFIG, ~/.kube/config, or the in-cluster ServiceAccount)')
+  .option('--metrics-port <port>', 'HTTPS port of /metrics, /healthz, /readyz (0 picks a free one)', port, 8443)
+  .option('--metrics-host <host>', 'address /metrics listens on', '127.0.0.1')
+  .option('--concurrency <n>', `objects reconciled at once per operator (default: ${Object.entries(defaultConcurrency).map(([k, v]) => `${k} ${v}`).join(', ')})`, count)
+  .option('--no-leader-elect', 'run without leader election (only for a single replica)')
+  .option('--simulated-cloud <file>', "machine operator: the simulated cloud's SQLite file (default: from the meta-cluster's Secret kok-system/kok-simulated-cloud)")
+  .action((names: OperatorName[] | undefined, o: OperatorCliOptions) => runOperators(names?.length ? [...new Set(names)] : operatorNames, o));
+
+program
+  .command('synth')
+  .description('synthesise a cdk8s blueprint (a module whose default export declares charts on an App) to YAML')
+  .argument('<file>', 'the blueprint, e.g. blueprints/examples/multi-unit.ts')
+  .option('-o, --output <file>', 'write there instead of stdout')
+  .action(async (file: string, o: { output?: string }) => {
+    const yaml = await synthFile(file);
+    if (o.output) writeFileSync(o.output, yaml);
+    else process.stdout.write(yaml);
+  });
 
 program
   .command('crds')

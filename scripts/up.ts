@@ -9,22 +9,22 @@ import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { parseAllDocuments } from 'yaml';
 import { startEmbeddedCluster } from '../meta-cluster/cluster.js';
-import { createCA, issueCertificate } from '../meta-cluster/pki/pki.js';
-import { generateToken } from '../meta-cluster/pki/kubeconfig.js';
 import { ClusterOperator } from '../operators/cluster/operator.js';
 import { childResources, clusterResource } from '../operators/cluster/reconcile.js';
 import { MachineOperator } from '../operators/machine/operator.js';
 import { fleetResources } from '../meta-cluster/api/resources.js';
 import { KubeClient, type KubeObject, type ResourceRef } from '../operators/runtime/client.js';
 import { createLogger, type LogLevel } from '../operators/runtime/log.js';
-import { OperatorMetrics, serveMetrics } from '../operators/runtime/metrics.js';
+import { OperatorMetrics } from '../operators/runtime/metrics.js';
+import { serveOperatorMetrics } from './operator.js';
+import { loadBlueprint } from './synth.js';
 
 export interface UpOptions {
   /** @default '.kok' */
   readonly dir: string;
   readonly port: number;
   readonly nodes: number;
-  /** The fleet to apply (YAML, several documents). */
+  /** The fleet to apply: a blueprint (.ts, as `kok synth` takes) or YAML of several documents. */
   readonly fleet: string;
 }
 
@@ -41,7 +41,9 @@ export async function up(opts: UpOptions): Promise<void> {
   const dir = resolve(opts.dir);
   // The progress lines are the user's view here; operator logs only say something when it matters.
   const log = createLogger({ name: 'kok', level: (process.env['KOK_LOG_LEVEL'] as LogLevel | undefined) ?? 'warn' });
-  const fleet = parseAllDocuments(readFileSync(opts.fleet, 'utf8')).map((d) => d.toJSON() as KubeObject).filter(Boolean);
+  // A blueprint is synthesised here, as `kok synth` would; YAML is read as it is.
+  const yaml = /\.[mc]?[tj]s$/.test(opts.fleet) ? (await loadBlueprint(opts.fleet)).synthYaml() : readFileSync(opts.fleet, 'utf8');
+  const fleet = parseAllDocuments(yaml).map((d) => d.toJSON() as KubeObject).filter(Boolean);
   fleet.forEach(refFor); // a bad fleet file fails before anything starts
 
   console.log(`starting the embedded meta-cluster in ${join(dir, 'meta-cluster')} …`);
@@ -53,7 +55,7 @@ export async function up(opts: UpOptions): Promise<void> {
     new MachineOperator({ kubeConfig: meta.kubeConfig, metrics, simulatedCloud: meta.cloud?.cloud, log: log.child({ component: 'machine-operator' }) }),
   ];
   await Promise.all(operators.map((o) => o.start()));
-  const metricsServer = await startMetrics(metrics, join(dir, 'operator'));
+  const metricsServer = await serveOperatorMetrics(metrics, { host: '127.0.0.1', port: 0, tokenFile: join(dir, 'operator', 'metrics-token') });
   const client = new KubeClient(meta.kubeConfig, { fieldManager: 'kok-up' });
 
   let stopping = false;
@@ -125,18 +127,3 @@ async function showProgress(client: KubeClient, objects: KubeObject[], stopped: 
 }
 
 /** /metrics over TLS with a bearer token, both made on first start and kept in `dir`. */
-async function startMetrics(metrics: OperatorMetrics, dir: string) {
-  mkdirSync(dir, { recursive: true, mode: 0o700 });
-  const tokenFile = join(dir, 'metrics-token');
-  let token: string;
-  try {
-    token = readFileSync(tokenFile, 'utf8').trim();
-  } catch {
-    token = generateToken();
-    writeFileSync(tokenFile, token, { mode: 0o600 });
-  }
-  const ca = await createCA({ commonName: 'kok-operator-metrics-ca' });
-  const tls = await issueCertificate(ca, { commonName: 'kok-operator-metrics', usages: ['server'], ipAddresses: ['127.0.0.1'], dnsNames: ['localhost'] });
-  writeFileSync(join(dir, 'metrics-ca.crt'), ca.certPem);
-  return serveMetrics(metrics, { host: '127.0.0.1', port: 0, tls, token });
-}

@@ -28,7 +28,7 @@ const k = async (args: string[], input?: string, kubeconfig = kc) => {
 };
 const json = async (...args: string[]) => JSON.parse(await k([...args, '-o', 'json']));
 
-/** Short leases keep the tests quick; `defaultLease` matches a `kok operator cluster` process. */
+/** Short leases keep the tests quick; `defaultLease` matches a `kok operator run cluster` process. */
 function startOperator(identity: string, defaultLease = false): ClusterOperator {
   const op = new ClusterOperator({
     kubeConfig: meta.kubeConfig,
@@ -199,8 +199,8 @@ describe('cluster operator', () => {
 
   it('converges without duplicates after the leading operator process is killed -9 mid-provisioning; a standby takes over', async () => {
     await Promise.all(operators.map((o) => o.stop()));
-    // The leader is a real `kok operator cluster` process, so that it can really die.
-    const child = spawn(process.execPath, ['--import', 'tsx', 'scripts/kok.ts', 'operator', 'cluster', '--kubeconfig', kc, '--metrics-port', '0'], {
+    // The leader is a real `kok operator run cluster` process, so that it can really die.
+    const child = spawn(process.execPath, ['--import', 'tsx', 'scripts/kok.ts', 'operator', 'run', 'cluster', '--kubeconfig', kc, '--metrics-port', '0'], {
       stdio: 'ignore',
       env: { ...process.env, KOK_LOG_LEVEL: 'silent', KOK_METRICS_TOKEN: 'test-token' },
     });

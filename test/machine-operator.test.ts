@@ -284,10 +284,10 @@ spec: {minAvailable: 3, selector: {matchLabels: {app: web}}}
     await waitPool('fill', 1);
   }, 120_000);
 
-  it('leaves no duplicate instance when a `kok operator machine` process is killed mid-create', async () => {
+  it('leaves no duplicate instance when a `kok operator run machine` process is killed mid-create', async () => {
     await machineOp!.stop();
     machineOp = undefined;
-    const child = spawn(process.execPath, ['--import', 'tsx', 'scripts/kok.ts', 'operator', 'machine', '--kubeconfig', kc, '--metrics-port', '0'], {
+    const child = spawn(process.execPath, ['--import', 'tsx', 'scripts/kok.ts', 'operator', 'run', 'machine', '--kubeconfig', kc, '--metrics-port', '0'], {
       cwd: join(import.meta.dirname, '..'),
       env: { ...process.env, KOK_LOG_LEVEL: 'warn', KOK_METRICS_TOKEN: 'test-token' },
       stdio: ['ignore', 'pipe', 'pipe'],

@@ -12,8 +12,10 @@ import type { Api } from './api.js';
 import { openApiBackend } from './backend.js';
 import type { Collector } from './collector.js';
 import type { ApiMetrics } from './metrics.js';
+import { openAuditLog, type AuditLog } from './audit.js';
 import { bootstrapTokenAuthenticator } from './bootstrap-tokens.js';
-import { ApiHttpServer } from './server.js';
+import { ApiHttpServer, chainTokenAuthenticators } from './server.js';
+import { ServiceAccountTokens } from './service-account-tokens.js';
 import type { Store } from './store.js';
 
 export interface ApiServerOptions {
@@ -26,6 +28,12 @@ export interface ApiServerOptions {
   compactionWindowMs?: number;
   bookmarkIntervalMs?: number;
   synchronous?: 'NORMAL' | 'FULL';
+  /**
+   * Appends an audit event (audit.k8s.io/v1, level Metadata) per request to this file as JSON
+   * lines, as kube-apiserver's `--audit-log-path`. Created 0600 with its directory if missing.
+   * @default - no audit log
+   */
+  auditLogPath?: string;
 }
 
 export interface RunningApiServer {
@@ -47,18 +55,27 @@ export async function startApiServer(opts: ApiServerOptions): Promise<RunningApi
   let creds: Awaited<ReturnType<typeof loadOrCreateServerCredentials>>;
   let http: ApiHttpServer;
   let port: number;
+  let auditLog: AuditLog | undefined;
   try {
     creds = await loadOrCreateServerCredentials(opts.dataDir, { hosts: [host] });
+    const serviceAccountTokens = await ServiceAccountTokens.create(backend.api, {
+      privateKeyPem: creds.serviceAccountKeyPem,
+      publicKeyPem: creds.serviceAccountPublicKeyPem,
+    });
+    auditLog = opts.auditLogPath ? openAuditLog(opts.auditLogPath) : undefined;
     http = new ApiHttpServer(backend.api, {
       tls: { certPem: creds.certPem, keyPem: creds.keyPem, caPem: creds.caPem },
       tokens: new Map([[creds.adminToken, { user: 'kok-admin', groups: ['system:masters', 'system:authenticated'] }]]),
       // Machines joining the meta-cluster itself register with bootstrap tokens, as on kubeadm clusters.
-      tokenAuthenticator: bootstrapTokenAuthenticator(backend.api),
+      tokenAuthenticator: chainTokenAuthenticators(bootstrapTokenAuthenticator(backend.api), serviceAccountTokens.authenticate),
+      serviceAccountTokens,
+      audit: auditLog?.write,
       bookmarkIntervalMs: opts.bookmarkIntervalMs,
       metrics: backend.metrics,
     });
     port = await http.listen(opts.port ?? 0, host);
   } catch (err) {
+    await auditLog?.close();
     backend.close();
     throw err;
   }
@@ -90,6 +107,8 @@ export async function startApiServer(opts: ApiServerOptions): Promise<RunningApi
       backend.collector.stop();
       await http.close();
       backend.close();
+      // Last: answers still waiting for the final commit are audited as they leave.
+      await auditLog?.close();
     },
   };
 }

@@ -1,7 +1,7 @@
 /**
  * Protobuf request bodies. client-go ≥ 1.32 typed clients send `application/vnd.kubernetes.protobuf`
- * (so `kubectl create namespace|configmap|secret|deployment|serviceaccount` do, with no switch to
- * JSON), so the server decodes the envelope and the few messages those generators fill in.
+ * (so `kubectl create namespace|configmap|secret|deployment|serviceaccount|token` do, with no
+ * switch to JSON), so the server decodes the envelope and the few messages those generators fill in.
  */
 
 /**
@@ -55,6 +55,11 @@ const PROTO_MESSAGES: Record<string, string> = {
   DeploymentStrategy: 'type=1 rollingUpdate=2:RollingUpdateDeployment',
   RollingUpdateDeployment: 'maxUnavailable=1:intstr maxSurge=2:intstr',
   DeploymentStatus: 'observedGeneration=1:i64 replicas=2:i32 updatedReplicas=3:i32 readyReplicas=7:i32 availableReplicas=4:i32 unavailableReplicas=5:i32',
+  // authentication.k8s.io/v1 (kubectl create token)
+  TokenRequest: 'metadata=1:ObjectMeta spec=2:TokenRequestSpec status=3:TokenRequestStatus',
+  TokenRequestSpec: 'audiences=1:[]s expirationSeconds=4:i64? boundObjectRef=3:BoundObjectReference',
+  BoundObjectReference: 'kind=1 apiVersion=2 name=3 uid=4',
+  TokenRequestStatus: 'token=1 expirationTimestamp=2:time',
 };
 
 /** The top-level messages by kind, for the `apiVersion`/`kind` the envelope names. */
@@ -64,6 +69,7 @@ const PROTO_KINDS: Record<string, string> = {
   'v1/Secret': 'Secret',
   'v1/ServiceAccount': 'ServiceAccount',
   'apps/v1/Deployment': 'Deployment',
+  'authentication.k8s.io/v1/TokenRequest': 'TokenRequest',
 };
 
 interface ProtoField {

@@ -2,6 +2,7 @@
  * The HTTPS front of the meta-cluster's API: authentication, routing of Kubernetes API paths to
  * the verbs in api.ts, content negotiation (JSON, Table), and Status errors.
  */
+import { randomUUID } from 'node:crypto';
 import https from 'node:https';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { TLSSocket } from 'node:tls';
@@ -10,9 +11,10 @@ import YAML from 'yaml';
 import { tokensEqual } from '../pki/kubeconfig.js';
 import { decodeProtobufObject, UnsupportedProtobuf } from './protobuf.js';
 import { patchKinds, type Api, type DeleteOptions, type FieldValidation, type WriteOptions } from './api.js';
+import { auditEvent, type AuditEvent } from './audit.js';
 import { undeletableNamespaces } from './builtins.js';
 import { apiGroupDoc, apiGroupList, apiResourceList, apiVersions, kubeVersion } from './discovery.js';
-import { ApiError, badRequest, notFound, successStatus } from './errors.js';
+import { ApiError, badRequest, notFound, successStatus, type Status } from './errors.js';
 import type { ApiMetrics } from './metrics.js';
 import { OpenApi } from './openapi-cache.js';
 import { patchTypeOf } from './patch.js';
@@ -27,16 +29,52 @@ export interface ServerOptions {
   tls: { certPem: string; keyPem: string; caPem: string };
   /** Bearer tokens and the user each stands for. */
   tokens: Map<string, { user: string; groups: string[] }>;
-  /** Tried for a bearer token that is none of `tokens` (bootstrap tokens: ./bootstrap-tokens.ts). */
-  tokenAuthenticator?: (token: string) => User | undefined;
+  /**
+   * Tried for a bearer token that is none of `tokens` (bootstrap tokens: ./bootstrap-tokens.ts,
+   * service-account tokens: ./service-account-tokens.ts; chain several with `chainTokenAuthenticators`).
+   */
+  tokenAuthenticator?: TokenAuthenticator;
+  /** Answers `POST /api/v1/namespaces/{ns}/serviceaccounts/{name}/token`; without it that subresource is not served. */
+  serviceAccountTokens?: { request(namespace: string, name: string, body: unknown): Promise<object> };
+  /**
+   * Called once per request with its audit event (level Metadata, ./audit.ts) when the answer has
+   * left; for a watch once, when its stream starts. Nothing is built without it.
+   */
+  audit?: (event: AuditEvent) => void;
   bookmarkIntervalMs?: number;
   metrics?: ApiMetrics;
 }
 
-interface User {
+/** Whom a request's credentials stand for. */
+export interface User {
   user: string;
   groups: string[];
+  /** Set by authenticators that know one (a service account's uid). */
+  uid?: string;
+  extra?: Record<string, string[]>;
 }
+
+/** Who a bearer token stands for; undefined when it is none of this authenticator's. */
+export type TokenAuthenticator = (token: string) => User | undefined | Promise<User | undefined>;
+
+/** One authenticator trying each of `authenticators` in turn, as kube-apiserver's union of them. */
+export function chainTokenAuthenticators(...authenticators: TokenAuthenticator[]): TokenAuthenticator {
+  const from = (i: number, token: string): User | undefined | Promise<User | undefined> => {
+    for (; i < authenticators.length; i++) {
+      const user = authenticators[i](token);
+      if (user instanceof Promise) {
+        const next = i + 1;
+        return user.then((u) => u ?? from(next, token));
+      }
+      if (user) return user;
+    }
+    return undefined;
+  };
+  return (token) => from(0, token);
+}
+
+/** Who reads the public paths without credentials, as kube-apiserver's anonymous authentication names them. */
+const anonymous: User = { user: 'system:anonymous', groups: ['system:unauthenticated'] };
 
 /** One request on its way through: what its metrics need once its answer leaves. */
 interface Exchange {
@@ -48,6 +86,13 @@ interface Exchange {
   resource: string;
   /** An answer is queued behind the commit (`reply`): it is counted when it leaves. */
   replied: boolean;
+  /** Set when auditing: the event's id, also the Audit-Id response header. */
+  auditID: string | undefined;
+  user: User | undefined;
+  /** The Status of a failed request. */
+  failure: Status | undefined;
+  /** Name of the object a create made, for the audit event's objectRef. */
+  createdName: string | undefined;
 }
 
 /** What a resource path names. */
@@ -61,7 +106,7 @@ interface Target {
   q: URLSearchParams;
 }
 
-const subresources = new Set(['status', 'scale', 'binding', 'eviction', 'finalize']);
+const subresources = new Set(['status', 'scale', 'binding', 'eviction', 'finalize', 'token']);
 
 /** Paths anyone may read, as the default `system:public-info-viewer` role allows. */
 const publicPaths = new Set(['/healthz', '/livez', '/readyz', '/version']);
@@ -120,7 +165,7 @@ export class ApiHttpServer {
     });
   }
 
-  private authenticate(req: IncomingMessage): User | undefined {
+  private authenticate(req: IncomingMessage): User | undefined | Promise<User | undefined> {
     const header = req.headers.authorization;
     if (header?.startsWith('Bearer ')) {
       // A keep-alive client sends the same header on every request: once it has been checked on a
@@ -147,7 +192,22 @@ export class ApiHttpServer {
   }
 
   private handle(req: IncomingMessage, res: ServerResponse): void {
-    const x: Exchange = { req, res, started: performance.now(), verb: (req.method ?? 'GET').toLowerCase(), resource: '', replied: false };
+    const x: Exchange = {
+      req,
+      res,
+      started: performance.now(),
+      verb: (req.method ?? 'GET').toLowerCase(),
+      resource: '',
+      replied: false,
+      auditID: undefined,
+      user: undefined,
+      failure: undefined,
+      createdName: undefined,
+    };
+    if (this.opts.audit) {
+      x.auditID = randomUUID();
+      res.setHeader('Audit-Id', x.auditID);
+    }
     this.route(x).then(
       () => {
         // Streams (watch) and non-resource answers are written by now; replies are counted when they leave.
@@ -158,7 +218,8 @@ export class ApiHttpServer {
         if (!(err instanceof ApiError)) console.error('apiserver: internal error', err);
         // An answer already queued behind the commit goes out as it is.
         if (x.replied) return;
-        if (!res.headersSent) this.reply(x, e.code, e.toStatus());
+        x.failure = e.toStatus();
+        if (!res.headersSent) this.reply(x, e.code, x.failure);
         else {
           this.observe(x, res.statusCode);
           res.end();
@@ -168,7 +229,42 @@ export class ApiHttpServer {
   }
 
   private observe(x: Exchange, code: number): void {
-    this.opts.metrics?.observe(x.verb, x.resource, code, (performance.now() - x.started) / 1000);
+    const now = performance.now();
+    this.opts.metrics?.observe(x.verb, x.resource, code, (now - x.started) / 1000);
+    if (this.opts.audit) this.audit(x, code, now);
+  }
+
+  private audit(x: Exchange, code: number, now: number): void {
+    const { req } = x;
+    const { path, query } = splitUrl(req.url ?? '/');
+    let event: AuditEvent;
+    try {
+      event = auditEvent({
+        auditID: x.auditID!,
+        method: req.method ?? 'GET',
+        url: req.url ?? '/',
+        path,
+        query,
+        user: x.user,
+        remoteAddress: req.socket.remoteAddress,
+        userAgent: req.headers['user-agent'],
+        received: x.started,
+        reached: now,
+        // A watch is reported as its stream starts; the stream is not awaited.
+        stage: x.verb === 'watch' && code === 200 ? 'ResponseStarted' : 'ResponseComplete',
+        code,
+        failure: x.failure,
+        createdName: x.createdName,
+      });
+    } catch (err) {
+      console.error('apiserver: cannot build an audit event', err);
+      return;
+    }
+    try {
+      this.opts.audit!(event);
+    } catch (err) {
+      console.error('apiserver: audit hook failed', err);
+    }
   }
 
   /**
@@ -182,7 +278,8 @@ export class ApiHttpServer {
       if (err) {
         const e = new ApiError('InternalError', `Internal error occurred: storage commit failed: ${err.message}`);
         code = e.code;
-        writeJson(x.res, code, JSON.stringify(e.toStatus()));
+        x.failure = e.toStatus();
+        writeJson(x.res, code, JSON.stringify(x.failure));
       } else {
         writeJson(x.res, code, json);
       }
@@ -194,8 +291,16 @@ export class ApiHttpServer {
   private async route(x: Exchange): Promise<void> {
     const { req, res } = x;
     const { path, query } = splitUrl(req.url ?? '/');
-    if (!publicPaths.has(path) && !this.authenticate(req)) {
-      throw new ApiError('Unauthorized', 'Unauthorized');
+    if (!publicPaths.has(path)) {
+      let user = this.authenticate(req);
+      if (user instanceof Promise) user = await user;
+      if (!user) throw new ApiError('Unauthorized', 'Unauthorized');
+      x.user = user;
+    } else if (this.opts.audit) {
+      // Served to anyone; the audit event still says who asked.
+      let user = this.authenticate(req);
+      if (user instanceof Promise) user = await user;
+      x.user = user ?? anonymous;
     }
     const method = req.method ?? 'GET';
     const parts = segments(path);
@@ -223,7 +328,12 @@ export class ApiHttpServer {
     const name: string | undefined = parts[at + 1];
     const sub: string | undefined = parts[at + 2];
     const r = plural ? this.api.registry.lookup(group, version, plural) : undefined;
-    if (!r || parts.length > at + 3) throw new ApiError('NotFound', 'the server could not find the requested resource');
+    if (!r || parts.length > at + 3) {
+      if (method === 'POST' && group === 'authentication.k8s.io' && plural === 'selfsubjectreviews' && (version === 'v1' || version === 'v1beta1') && parts.length === at + 1) {
+        return this.selfSubjectReview(x, version);
+      }
+      throw new ApiError('NotFound', 'the server could not find the requested resource');
+    }
     x.resource = storageResource(r);
     if (r.namespaced && name !== undefined && namespace === undefined) {
       throw new ApiError('NotFound', 'the server could not find the requested resource');
@@ -236,6 +346,7 @@ export class ApiHttpServer {
       throw new ApiError('NotFound', 'the server could not find the requested resource');
     }
     const target: Target = { r, namespace, ns: namespace ?? '', name, sub, q: query };
+    if (sub === 'token') return this.tokenRequest(x, target, method);
     if (method === 'GET') {
       this.read(x, target);
       return;
@@ -276,6 +387,7 @@ export class ApiHttpServer {
         }
         if (r.namespaced && namespace === undefined) throw new ApiError('MethodNotAllowed', 'the server does not allow this method on the requested resource');
         const result = this.api.create(r, ns, parseBody(req, raw!), { ...writeOptions(q), ownBody: true });
+        x.createdName = result.object.metadata.name;
         warn(res, result.warnings);
         return this.reply(x, 201, result.object, result.json);
       }
@@ -333,6 +445,28 @@ export class ApiHttpServer {
     }
   }
 
+  /** `POST …/serviceaccounts/{name}/token`: a TokenRequest answered with a signed token. Nothing is stored. */
+  private async tokenRequest(x: Exchange, { r, ns, name }: Target, method: string): Promise<void> {
+    const issuer = this.opts.serviceAccountTokens;
+    if (!issuer || r.group !== '' || r.plural !== 'serviceaccounts') throw new ApiError('NotFound', 'the server could not find the requested resource');
+    if (method !== 'POST' || name === undefined) throw new ApiError('MethodNotAllowed', 'the server does not allow this method on the requested resource');
+    x.verb = 'create';
+    const answer = await issuer.request(ns, name, parseBody(x.req, await readBody(x.req)));
+    this.reply(x, 201, answer);
+  }
+
+  /** authentication.k8s.io/v1 SelfSubjectReview (`kubectl auth whoami`): who the caller is. The body says nothing more. */
+  private async selfSubjectReview(x: Exchange, version: string): Promise<void> {
+    x.verb = 'create';
+    await readBody(x.req);
+    const { user, groups, uid, extra } = x.user!;
+    const userInfo: Record<string, unknown> = { username: user };
+    if (uid) userInfo.uid = uid;
+    userInfo.groups = groups;
+    if (extra && Object.keys(extra).length) userInfo.extra = extra;
+    this.reply(x, 201, { kind: 'SelfSubjectReview', apiVersion: `authentication.k8s.io/${version}`, metadata: { creationTimestamp: null }, status: { userInfo } });
+  }
+
   private serveNonResource(res: ServerResponse, path: string, query: URLSearchParams, req: IncomingMessage): boolean {
     const host = req.headers.host ?? '127.0.0.1';
     switch (path) {
@@ -382,7 +516,7 @@ export class ApiHttpServer {
     }
     if ((parts[0] === 'api' && parts.length === 2) || (parts[0] === 'apis' && parts.length === 3)) {
       const [group, version] = parts[0] === 'api' ? ['', parts[1]] : [parts[1], parts[2]];
-      const doc = apiResourceList(this.api.registry, group, version);
+      const doc = apiResourceList(this.api.registry, group, version, { serviceAccountTokens: Boolean(this.opts.serviceAccountTokens) });
       if (!doc) throw new ApiError('NotFound', 'the server could not find the requested resource');
       writeJson(res, 200, JSON.stringify(doc));
       return true;

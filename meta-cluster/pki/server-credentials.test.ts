@@ -1,3 +1,4 @@
+import { createPrivateKey, createPublicKey } from 'node:crypto';
 import { chmod, mkdtemp, readFile, rm, stat, unlink, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -50,7 +51,7 @@ describe('loadOrCreateServerCredentials', () => {
     expect(second).toEqual(first);
 
     const paths = serverCredentialPaths(dataDir);
-    for (const file of [paths.caCert, paths.caKey, paths.servingCert, paths.servingKey, paths.adminToken]) {
+    for (const file of [paths.caCert, paths.caKey, paths.servingCert, paths.servingKey, paths.adminToken, paths.serviceAccountKey, paths.serviceAccountPublicKey]) {
       expect({ file, mode: (await modeOf(file)).toString(8) }).toEqual({ file, mode: '600' });
     }
     for (const dir of [paths.pkiDir, paths.tokensDir]) {
@@ -146,6 +147,24 @@ describe('loadOrCreateServerCredentials', () => {
 
     await writeFile(paths.caKey, caKey, { mode: 0o600 });
     await expect(loadOrCreateServerCredentials(dataDir)).resolves.toMatchObject({ caKeyPem: caKey });
+  });
+
+  it('keeps a service-account key pair (ECDSA P-256) in pki/sa.key and sa.pub, restoring a lost sa.pub from it', async () => {
+    const first = await loadOrCreateServerCredentials(dataDir);
+    const paths = serverCredentialPaths(dataDir);
+    expect(await readFile(paths.serviceAccountKey, 'utf8')).toBe(first.serviceAccountKeyPem);
+    expect(await readFile(paths.serviceAccountPublicKey, 'utf8')).toBe(first.serviceAccountPublicKeyPem);
+    const key = createPrivateKey(first.serviceAccountKeyPem);
+    expect(key.asymmetricKeyDetails?.namedCurve).toBe('prime256v1');
+    expect(createPublicKey(key).export({ type: 'spki', format: 'pem' })).toBe(first.serviceAccountPublicKeyPem);
+
+    await unlink(paths.serviceAccountPublicKey);
+    const second = await loadOrCreateServerCredentials(dataDir);
+    expect(second).toEqual(first);
+    expect(await readFile(paths.serviceAccountPublicKey, 'utf8')).toBe(first.serviceAccountPublicKeyPem);
+
+    await writeFile(paths.serviceAccountKey, 'not a key', { mode: 0o600 });
+    await expect(loadOrCreateServerCredentials(dataDir)).rejects.toMatchObject({ code: 'CorruptDataDir', message: expect.stringContaining('sa.key') });
   });
 
   it('rejects a host that is neither an IP address nor a DNS name', async () => {

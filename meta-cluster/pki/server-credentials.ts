@@ -3,15 +3,18 @@
  *
  *   <dataDir>/pki/ca.crt, ca.key               the CA every kubeconfig trusts
  *   <dataDir>/pki/apiserver.crt, apiserver.key the serving certificate, signed by that CA
+ *   <dataDir>/pki/sa.key, sa.pub               the key pair signing service-account tokens
  *   <dataDir>/tokens/admin                     the admin bearer token
  *
  * Files are 0600 and their directories 0700. The first start creates them; later starts read
  * them back unchanged, so kubeconfigs handed out earlier keep working. The serving certificate is
  * derived material: it is reissued from the same CA whenever it is missing, broken, near expiry
- * or lacks a requested host. The CA is the trust root: kok never replaces an existing one.
+ * or lacks a requested host. The CA is the trust root: kok never replaces an existing one. The
+ * service-account key is made once, like kubeadm's `sa.key` (ECDSA P-256, as kok's business
+ * clusters get): replacing it would invalidate every token handed out.
  */
 
-import { randomBytes } from 'node:crypto';
+import { createPrivateKey, createPublicKey, randomBytes } from 'node:crypto';
 import { chmod, mkdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
 import { isIP } from 'node:net';
 import { join } from 'node:path';
@@ -20,6 +23,7 @@ import { generateToken } from './kubeconfig.js';
 import {
   certificateInfo,
   createCA,
+  createKeyPair,
   isSignedBy,
   issueCertificate,
   keyMatchesCertificate,
@@ -39,6 +43,10 @@ export interface ServerCredentials {
   /** Serving key PEM for `https.createServer({ key })`. */
   readonly keyPem: string;
   readonly adminToken: string;
+  /** PKCS#8 PEM of the key that signs service-account tokens. */
+  readonly serviceAccountKeyPem: string;
+  /** SPKI PEM of its public key, which verifies them. */
+  readonly serviceAccountPublicKeyPem: string;
 }
 
 export interface ServerCredentialsOptions {
@@ -62,6 +70,8 @@ export interface ServerCredentialPaths {
   readonly servingCert: string;
   readonly servingKey: string;
   readonly adminToken: string;
+  readonly serviceAccountKey: string;
+  readonly serviceAccountPublicKey: string;
 }
 
 /** Always in the serving certificate: what local clients dial (Go clients ignore the CN). */
@@ -82,6 +92,8 @@ export function serverCredentialPaths(dataDir: string): ServerCredentialPaths {
     servingCert: join(pkiDir, 'apiserver.crt'),
     servingKey: join(pkiDir, 'apiserver.key'),
     adminToken: join(tokensDir, 'admin'),
+    serviceAccountKey: join(pkiDir, 'sa.key'),
+    serviceAccountPublicKey: join(pkiDir, 'sa.pub'),
   };
 }
 
@@ -100,7 +112,16 @@ export async function loadOrCreateServerCredentials(
   const ca = await loadOrCreateCA(paths, now);
   const serving = await loadOrIssueServingCert(paths, ca, wanted, now, renewBeforeDays);
   const adminToken = await loadOrCreateToken(paths.adminToken);
-  return { caPem: ca.certPem, caKeyPem: ca.keyPem, certPem: serving.certPem, keyPem: serving.keyPem, adminToken };
+  const sa = await loadOrCreateServiceAccountKey(paths);
+  return {
+    caPem: ca.certPem,
+    caKeyPem: ca.keyPem,
+    certPem: serving.certPem,
+    keyPem: serving.keyPem,
+    adminToken,
+    serviceAccountKeyPem: sa.privateKeyPem,
+    serviceAccountPublicKeyPem: sa.publicKeyPem,
+  };
 }
 
 interface ServingNames {
@@ -220,6 +241,27 @@ async function loadOrCreateToken(path: string): Promise<string> {
   const token = generateToken();
   await writePrivateFile(path, `${token}\n`);
   return token;
+}
+
+async function loadOrCreateServiceAccountKey(paths: ServerCredentialPaths): Promise<{ privateKeyPem: string; publicKeyPem: string }> {
+  let privateKeyPem = await readIfExists(paths.serviceAccountKey);
+  if (privateKeyPem === undefined) {
+    // sa.pub is derived from sa.key below, and rewritten whenever it is missing or stale.
+    privateKeyPem = (await createKeyPair({ keyAlgorithm: 'ECDSA-P256' })).privateKeyPem;
+    await writePrivateFile(paths.serviceAccountKey, privateKeyPem);
+  }
+  let publicKeyPem: string;
+  try {
+    publicKeyPem = createPublicKey(createPrivateKey(privateKeyPem)).export({ type: 'spki', format: 'pem' }) as string;
+  } catch (cause) {
+    throw new PkiError(
+      'CorruptDataDir',
+      `${paths.serviceAccountKey} cannot be read as a PEM private key: restore it, or delete it to create a new one (tokens issued with it then stop working)`,
+      { cause },
+    );
+  }
+  if ((await readIfExists(paths.serviceAccountPublicKey)) !== publicKeyPem) await writePrivateFile(paths.serviceAccountPublicKey, publicKeyPem);
+  return { privateKeyPem, publicKeyPem };
 }
 
 // --- files --------------------------------------------------------------------------------------

@@ -4,6 +4,7 @@
  * so a stale cache or a restarted operator meets "already exists", never a second machine.
  */
 import { createHash } from 'node:crypto';
+import { UNIT_LABEL } from '../../meta-cluster/api/v1alpha1/machine-pool.js';
 import { canonicalJson } from '../../meta-cluster/controllers/workload.js';
 
 export const FIELD_MANAGER = 'kok-machine-operator';
@@ -17,7 +18,7 @@ export const labels = {
   /** On Machines: the hash of the pool template they were made from. */
   templateHash: 'fleet.kok.dev/template-hash',
   /** On Nodes: where they came from. */
-  unit: 'fleet.kok.dev/unit',
+  unit: UNIT_LABEL,
   tier: 'fleet.kok.dev/tier',
   target: 'fleet.kok.dev/target',
   machine: 'fleet.kok.dev/machine',

@@ -233,6 +233,9 @@ export class LeaderElector {
       } catch (createErr) {
         // Another candidate created it first: it holds the lease; try again next period.
         if (statusCode(createErr) === 409) return false;
+        if (statusCode(createErr) === 404) {
+          throw new Error(`Lease ${namespace}/${name}: namespace ${namespace} does not exist; kok's install chart creates it (or: kubectl create namespace ${namespace})`);
+        }
         throw createErr;
       }
       this.observe(record);

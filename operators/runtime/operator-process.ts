@@ -1,14 +1,14 @@
 /**
  * The shell every kok operator runs in: its client, metrics and identity, and leader election on a
- * Lease in kok-system so that of several replicas only one runs its controllers. Winning the lease
+ * Lease in kok-system (made by the installer: the chart, or the embedded meta-cluster) so that
+ * of several replicas only one runs its controllers. Winning the lease
  * starts them (from a fresh list); losing it stops them. Start and stop never interleave.
  */
 import { randomUUID } from 'node:crypto';
 import { hostname } from 'node:os';
 import type * as k8s from '@kubernetes/client-node';
 import type { Logger } from 'pino';
-import { resources } from '../../meta-cluster/controllers/resources.js';
-import { isAlreadyExists, KubeClient } from './client.js';
+import { KubeClient } from './client.js';
 import { LeaderElector } from './leader-election.js';
 import { OperatorMetrics } from './metrics.js';
 
@@ -62,7 +62,6 @@ export abstract class OperatorProcess {
   }
 
   async start(): Promise<void> {
-    await this.ensureNamespace();
     if (this.base.leaderElection === false) return this.lead();
     this.elector = new LeaderElector({
       kubeConfig: this.base.kubeConfig,
@@ -102,13 +101,5 @@ export abstract class OperatorProcess {
     const r = this.running;
     this.running = undefined;
     await r?.stop();
-  }
-
-  private async ensureNamespace(): Promise<void> {
-    try {
-      await this.client.create(resources.namespaces, undefined, { metadata: { name: OPERATOR_NAMESPACE } });
-    } catch (err) {
-      if (!isAlreadyExists(err)) throw err;
-    }
   }
 }

@@ -3,7 +3,7 @@
  *
  * Two runs, each on a fresh scratch dir with two child processes started through the `kok` CLI
  * exactly as a user would: the meta-cluster (`kok meta-cluster start`) and the cluster operator
- * (`kok operator cluster`, without leader election), so the operator's RSS is its own.
+ * (`kok operator run cluster`, without leader election), so the operator's RSS is its own.
  *   simulated → `--simulated` Clusters (default 1,000; 3 API servers and 3 etcd members each, the
  *               CRD's defaults) on a meta-cluster whose control-plane pods are simulated
  *               (`--control-plane-runtime simulated`): PKI, Secrets, workloads, the node agent's
@@ -93,7 +93,7 @@ async function runFleet(opts: { count: number; nodes: number; runtime: 'simulate
     );
     const kubeconfig = await meta.waitFor(/kubeconfig: (\S+)/, 120_000);
     const token = generateToken();
-    operator = startChild(['operator', 'cluster', '--kubeconfig', kubeconfig, '--no-leader-elect', '--metrics-port', '0', '--concurrency', '16'], { KOK_METRICS_TOKEN: token }, prof('operator'));
+    operator = startChild(['operator', 'run', 'cluster', '--kubeconfig', kubeconfig, '--no-leader-elect', '--metrics-port', '0', '--concurrency', '16'], { KOK_METRICS_TOKEN: token }, prof('operator'));
     const metricsUrl = await operator.waitFor(/metrics: (\S+)/, 60_000);
 
     const kc = new k8s.KubeConfig();

@@ -3,7 +3,7 @@
  *
  * Three child processes started through the `kok` CLI as a user would: the meta-cluster (`kok
  * meta-cluster start`, business control planes really serving, the simulated cloud hosted in
- * it), the cluster operator and the machine operator (`kok operator machine`, whose RSS is
+ * it), the cluster operator and the machine operator (`kok operator run machine`, whose RSS is
  * reported). `--clusters` business Clusters (1 API server, 1 etcd member) are brought to Ready
  * first (not timed). Then two runs, each creating one MachinePool of `--machines` machines per
  * Cluster at once and timing from the first create until every Machine reports its Node Ready:
@@ -57,9 +57,9 @@ export async function run(args: string[]): Promise<number> {
     const meta = startChild(['meta-cluster', 'start', '--data-dir', join(scratch.tmp, 'meta'), '--nodes', '20', '--control-plane-runtime', 'embedded']);
     children.push(meta);
     const kubeconfig = await meta.waitFor(/kubeconfig: (\S+)/, 120_000);
-    children.push(startChild(['operator', 'cluster', '--kubeconfig', kubeconfig, '--no-leader-elect', '--metrics-port', '0', '--concurrency', '16']));
+    children.push(startChild(['operator', 'run', 'cluster', '--kubeconfig', kubeconfig, '--no-leader-elect', '--metrics-port', '0', '--concurrency', '16']));
     const token = generateToken();
-    const machineOp = startChild(['operator', 'machine', '--kubeconfig', kubeconfig, '--no-leader-elect', '--metrics-port', '0', '--concurrency', '32'], { KOK_METRICS_TOKEN: token });
+    const machineOp = startChild(['operator', 'run', 'machine', '--kubeconfig', kubeconfig, '--no-leader-elect', '--metrics-port', '0', '--concurrency', '32'], { KOK_METRICS_TOKEN: token });
     children.push(machineOp);
     const metricsUrl = await machineOp.waitFor(/metrics: (\S+)/, 60_000);
 

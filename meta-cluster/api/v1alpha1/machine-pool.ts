@@ -12,7 +12,7 @@ import { defineKind, s, type Infer } from './schema-dsl.js';
 export const META_CLUSTER = 'meta-cluster';
 
 /** The label that says which unit a Cluster (and here, a Node) belongs to. */
-const UNIT_LABEL = 'fleet.kok.dev/unit';
+export const UNIT_LABEL = 'fleet.kok.dev/unit';
 
 // Field schemas a MachinePool's template shares with the Machines it creates.
 

@@ -22,6 +22,8 @@ export class FleetChart extends Chart {
 
   /** Namespace of the fleet's namespaced objects. (Chart.namespace stays unset: CloudTargets are cluster-scoped.) */
   readonly fleetNamespace: string;
+  /** The Namespace object, when the chart declares it; the fleet's namespaced objects depend on it. */
+  readonly namespaceObject?: kplus.Namespace;
 
   constructor(scope: Construct, id: string, props: FleetChartProps = {}) {
     const { namespace = 'fleet', createNamespace = true, ...chartProps } = props;
@@ -29,6 +31,6 @@ export class FleetChart extends Chart {
     Object.defineProperty(this, FLEET_CHART, { value: true });
     this.fleetNamespace = namespace;
     new PropChecks(`FleetChart ${quote(id)}`).namespace('props.namespace', this.fleetNamespace);
-    if (createNamespace) new kplus.Namespace(this, 'Namespace', { metadata: { name: this.fleetNamespace } });
+    if (createNamespace) this.namespaceObject = new kplus.Namespace(this, 'Namespace', { metadata: { name: this.fleetNamespace } });
   }
 }

@@ -86,7 +86,10 @@ export class FleetCluster extends Construct {
   constructor(scope: Construct, id: string, props: FleetClusterProps) {
     super(scope, id);
     this.name = props.name ?? id;
-    this.namespace = props.namespace ?? FleetChart.fleetOf(this)?.fleetNamespace ?? 'default';
+    const chart = FleetChart.fleetOf(this);
+    this.namespace = props.namespace ?? chart?.fleetNamespace ?? 'default';
+    // Created after their namespace, whoever applies them (kubectl in file order, Pulumi by dependsOn).
+    if (chart?.namespaceObject && this.namespace === chart.fleetNamespace) this.node.addDependency(chart.namespaceObject);
     const check: PropChecks = (this.check = new PropChecks(`FleetCluster ${quote(`${this.namespace}/${this.name}`)}`));
     check.objectName(props.name === undefined ? 'id' : 'props.name', this.name, 'Cluster');
     check.namespace('props.namespace', this.namespace);

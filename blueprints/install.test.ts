@@ -59,6 +59,14 @@ describe('KokInstall', () => {
     }
   });
 
+  it('creates each Deployment after its ServiceAccount, roles and bindings', () => {
+    const at = (kind: string, name: string) => objects.indexOf(find(objects, kind, name));
+    for (const name of Object.keys(operatorCatalog)) {
+      const op = `kok-${name}-operator`;
+      for (const kind of ['ServiceAccount', 'ClusterRole', 'ClusterRoleBinding', 'Role', 'RoleBinding']) expect(at(kind, op), `${kind} ${op}`).toBeLessThan(at('Deployment', op));
+    }
+  });
+
   it('installs one operator and no CRDs when told so', () => {
     const some = install({ operators: ['machine'], crds: false, replicas: 1 });
     expect(some.filter((o) => o.kind === 'Deployment').map((d) => [d.metadata.name, d.spec.replicas])).toEqual([['kok-machine-operator', 1]]);

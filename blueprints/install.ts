@@ -79,19 +79,23 @@ export class KokInstall extends Chart {
     const { permissions } = operatorCatalog[name];
     const clusterRole = new kplus.ClusterRole(this, `${name}-clusterrole`, { metadata: { name: fullName, labels } });
     allow(clusterRole, permissions.filter((p) => !p.ownNamespaceOnly));
-    new kplus.ClusterRoleBinding(this, `${name}-clusterrolebinding`, { metadata: { name: fullName, labels }, role: clusterRole }).addSubjects(sa);
+    const clusterRoleBinding = new kplus.ClusterRoleBinding(this, `${name}-clusterrolebinding`, { metadata: { name: fullName, labels }, role: clusterRole });
+    clusterRoleBinding.addSubjects(sa);
+    const access: Construct[] = [sa, clusterRole, clusterRoleBinding];
     const own = permissions.filter((p) => p.ownNamespaceOnly);
     if (own.length > 0) {
       const role = new kplus.Role(this, `${name}-role`, { metadata: namespaced });
       allow(role, own);
-      new kplus.RoleBinding(this, `${name}-rolebinding`, { metadata: namespaced, role }).addSubjects(sa);
+      const roleBinding = new kplus.RoleBinding(this, `${name}-rolebinding`, { metadata: namespaced, role });
+      roleBinding.addSubjects(sa);
+      access.push(role, roleBinding);
     }
 
     const args = ['operator', 'run', name, '--metrics-host', '0.0.0.0', '--metrics-port', String(METRICS_PORT)];
     if (o.concurrency !== undefined) args.push('--concurrency', String(o.concurrency));
     const probe = (path: string, failureThreshold: number) =>
       kplus.Probe.fromHttpGet(path, { port: METRICS_PORT, scheme: kplus.ConnectionScheme.HTTPS, periodSeconds: Duration.seconds(10), failureThreshold });
-    new kplus.Deployment(this, name, {
+    const deployment = new kplus.Deployment(this, name, {
       metadata: namespaced,
       replicas: o.replicas,
       serviceAccount: sa,
@@ -122,6 +126,8 @@ export class KokInstall extends Chart {
         },
       ],
     });
+    // Its identity and permissions first (and, on delete, last).
+    deployment.node.addDependency(...access);
   }
 }
 

@@ -6,8 +6,9 @@
 import { homedir } from 'node:os';
 import { dirname, isAbsolute, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { cloudTargetTiers, type CloudTargetTier } from '../meta-cluster/api/v1alpha1/cloud-target.js';
+import { cloudTargetTiers } from '../meta-cluster/api/v1alpha1/cloud-target.js';
 import { operatorNames, type OperatorName } from '../operators/catalog.js';
+import type { FleetTargetProps, SimulationProps } from '../blueprints/index.js';
 
 export const PROJECT = 'kok-fleet';
 /** Where Pulumi.yaml is: relative kubeconfig paths are read from here, as `pulumi` runs the program here. */
@@ -29,34 +30,9 @@ export class FleetConfigError extends Error {
   }
 }
 
-export interface MachineTypeConfig {
+/** `kok-fleet:targets[i]`: a CloudTarget, named, with FleetTarget's props. */
+export interface TargetConfig extends Omit<FleetTargetProps, 'name'> {
   readonly name: string;
-  readonly cpu: number;
-  readonly memoryGiB: number;
-  readonly pricePerHour: number;
-}
-
-export interface SimulationConfig {
-  readonly provisionSeconds?: number;
-  readonly bootSeconds?: number;
-  readonly jitter?: number;
-  readonly createFailureRate?: number;
-  readonly failureRatePerHour?: number;
-}
-
-/** `kok-fleet:targets[i]`: a CloudTarget; the fields are FleetTarget's props. */
-export interface TargetConfig {
-  readonly name: string;
-  readonly tier: CloudTargetTier;
-  readonly region: string;
-  readonly zones: readonly string[];
-  readonly machineTypes: readonly MachineTypeConfig[];
-  /** The most machines the target holds at once. @default - no limit */
-  readonly capacity?: number;
-  /** @default "simulated" */
-  readonly provider?: string;
-  readonly credentialsSecret?: { readonly namespace: string; readonly name: string };
-  readonly simulation?: SimulationConfig;
 }
 
 /** `kok-fleet:units[i].pools[j]`: the machines every cluster of the unit gets from one target. */
@@ -213,7 +189,7 @@ function target(v: Value): TargetConfig {
   });
   if (machineTypes.length === 0) throw new FleetConfigError(v.field('machineTypes').key, 'must offer at least one machine type');
   unique(v.field('machineTypes').key, machineTypes.map((t) => t.name), 'name');
-  const simulation: SimulationConfig | undefined = sim.isSet()
+  const simulation: SimulationProps | undefined = sim.isSet()
     ? {
         provisionSeconds: sim.field('provisionSeconds').number(0),
         bootSeconds: sim.field('bootSeconds').number(0),

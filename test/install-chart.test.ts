@@ -150,15 +150,17 @@ describe('the install chart and a fleet, applied with kubectl', () => {
         }
       }
       expect([...used].filter((k) => !granted.has(k)), `${name} operator: requests RBAC would refuse`).toEqual([]);
-      const unused = [...granted].filter((k) => !used.has(k)).sort();
-      expect(unused, `${name} operator: grants this run did not use, beyond those listed with their reason`).toEqual(Object.keys(notExercisedHere[name]).sort());
+      const optional = notExercisedHere[name];
+      for (const k of Object.keys(optional)) expect(granted.has(k), `${name} operator: ${k} is listed below but not granted`).toBe(true);
+      const unused = [...granted].filter((k) => !used.has(k) && !(k in optional));
+      expect(unused, `${name} operator: grants this run did not use (use them, drop them, or list their code path below)`).toEqual([]);
     }
   });
 });
 
 /**
- * Grants whose code paths this scenario does not take, each with the path that needs it. The test
- * fails when one of them is exercised after all (drop it here) or when another grant goes unused.
+ * Grants whose code paths this scenario may not take (retries and repeats under load sometimes
+ * take them), each with the path that needs it. Any other grant going unused fails the test.
  */
 const notExercisedHere: Record<OperatorName, Record<string, string>> = {
   cluster: {

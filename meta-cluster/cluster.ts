@@ -34,6 +34,14 @@ import { RuntimeRegistry } from './node-agent/runtime.js';
 import { Scheduler } from './scheduler/scheduler.js';
 
 export interface EmbeddedClusterOptions extends ApiServerOptions {
+  /**
+   * The meta-cluster's authorization mode (see ApiServerOptions). Its own components (controllers,
+   * scheduler, node agent) use the admin credentials; operators with a ServiceAccount token may do
+   * what their RBAC grants, machines joining with a bootstrap token what `kok:bootstrapped-node`
+   * grants (./apiserver/bootstrap-policy.ts). Business clusters' API servers are not affected.
+   * @default 'RBAC'
+   */
+  authorization?: ApiServerOptions['authorization'];
   /** Simulated nodes: a count (named `<cluster>-node-<i>`, spread over three zones) or specs. @default 3 */
   nodes?: number | SimulatedNodeSpec[];
   /**
@@ -88,7 +96,8 @@ export function defaultNodes(clusterName: string, count: number): SimulatedNodeS
 }
 
 export async function startEmbeddedCluster(opts: EmbeddedClusterOptions): Promise<EmbeddedCluster> {
-  const apiServer = await startApiServer(opts);
+  // RBAC unless told otherwise: the install chart's grants are what operators may do here.
+  const apiServer = await startApiServer({ ...opts, authorization: opts.authorization ?? 'RBAC' });
   try {
     // Before any client starts, so kok's kinds are served from the first request on.
     installCrds(apiServer.api);

@@ -29,6 +29,12 @@ interface StartOptions {
   nodes: number;
   controlPlaneRuntime: 'embedded' | 'simulated';
   auditLogPath?: string;
+  authorizationMode: 'RBAC' | 'AlwaysAllow';
+}
+
+function authorizationMode(v: string): 'RBAC' | 'AlwaysAllow' {
+  if (v !== 'RBAC' && v !== 'AlwaysAllow') throw new InvalidArgumentError(`"${v}" is not an authorization mode (RBAC or AlwaysAllow)`);
+  return v;
 }
 
 function runtimeKind(v: string): 'embedded' | 'simulated' {
@@ -46,6 +52,7 @@ async function runMetaCluster(opts: StartOptions): Promise<void> {
     clusterName: 'kok',
     controlPlaneRuntime: opts.controlPlaneRuntime,
     auditLogPath: opts.auditLogPath ? resolve(opts.auditLogPath) : undefined,
+    authorization: opts.authorizationMode,
   });
   const server = cluster.apiServer;
   console.log(`kok meta-cluster serving on ${server.url} (port ${server.port}) with ${opts.nodes} simulated node(s)`);
@@ -75,6 +82,7 @@ program
   .option('--nodes <n>', 'simulated nodes run by the node agent', count, 3)
   .option('--control-plane-runtime <kind>', 'embedded: business control-plane pods really serve; simulated: they only pretend', runtimeKind, 'embedded')
   .option('--audit-log-path <file>', 'append an audit event (audit.k8s.io/v1, level Metadata) per API request to this file as JSON lines')
+  .option('--authorization-mode <mode>', 'RBAC: enforce Roles and bindings (the admin kubeconfig is system:masters); AlwaysAllow: any authenticated client may do anything', authorizationMode, 'RBAC')
   .action((o: StartOptions) => runMetaCluster(o));
 
 for (const name of ['up', 'start']) {

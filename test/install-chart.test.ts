@@ -3,9 +3,10 @@
  * chart and the multi-unit fleet synthesised with `kok synth` and applied with kubectl, each
  * operator a separate `kok operator run <name>` process authenticated as its ServiceAccount
  * (a token from `kubectl create token`). The fleet reaches Ready; a pool on the meta-cluster
- * itself is drained away and a Cluster deleted. The meta-cluster's audit log then shows exactly
- * which API requests each ServiceAccount made, and the test compares them with the RBAC the
- * chart grants: nothing used is missing, nothing granted goes unused.
+ * itself is drained away and a Cluster deleted — all with the meta-cluster enforcing RBAC, so a
+ * permission missing from the chart fails the run with a 403. The meta-cluster's audit log then
+ * shows exactly which API requests each ServiceAccount made, and the test compares them with the
+ * RBAC the chart grants: nothing used is missing, nothing granted goes unused.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { readFileSync, writeFileSync } from 'node:fs';

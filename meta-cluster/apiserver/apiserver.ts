@@ -13,7 +13,11 @@ import { openApiBackend } from './backend.js';
 import type { Collector } from './collector.js';
 import type { ApiMetrics } from './metrics.js';
 import { openAuditLog, type AuditLog } from './audit.js';
+import { withPrivilegedGroup, type AuthorizationMode, type Authorizer } from './authorizer.js';
+import { reconcileBootstrapPolicy } from './bootstrap-policy.js';
 import { bootstrapTokenAuthenticator } from './bootstrap-tokens.js';
+import { RbacAuthorizer } from './rbac.js';
+import { RbacCache } from './rbac-cache.js';
 import { ApiHttpServer, chainTokenAuthenticators } from './server.js';
 import { ServiceAccountTokens } from './service-account-tokens.js';
 import type { Store } from './store.js';
@@ -34,6 +38,14 @@ export interface ApiServerOptions {
    * @default - no audit log
    */
   auditLogPath?: string;
+  /**
+   * As kube-apiserver's `--authorization-mode`: 'RBAC' enforces the Roles, ClusterRoles and their
+   * bindings (./rbac.ts), creating the default policy at start (./bootstrap-policy.ts);
+   * 'AlwaysAllow' lets every authenticated request through. `system:masters` (the admin
+   * kubeconfig) may do everything either way.
+   * @default 'AlwaysAllow' - kube-apiserver's default; the embedded meta-cluster (../cluster.ts) uses 'RBAC'
+   */
+  authorization?: AuthorizationMode;
 }
 
 export interface RunningApiServer {
@@ -46,6 +58,7 @@ export interface RunningApiServer {
   store: Store;
   collector: Collector;
   metrics: ApiMetrics;
+  authorization: AuthorizationMode;
   stop(): Promise<void>;
 }
 
@@ -56,7 +69,19 @@ export async function startApiServer(opts: ApiServerOptions): Promise<RunningApi
   let http: ApiHttpServer;
   let port: number;
   let auditLog: AuditLog | undefined;
+  let rbac: RbacCache | undefined;
+  const authorization = opts.authorization ?? 'AlwaysAllow';
+  if (authorization !== 'RBAC' && authorization !== 'AlwaysAllow') {
+    backend.close();
+    throw new Error(`authorization mode "${String(authorization)}" is not supported: use RBAC or AlwaysAllow`);
+  }
   try {
+    let authorizer: Authorizer | undefined;
+    if (authorization === 'RBAC') {
+      reconcileBootstrapPolicy(backend.api);
+      rbac = new RbacCache(backend.store);
+      authorizer = withPrivilegedGroup(new RbacAuthorizer(rbac));
+    }
     creds = await loadOrCreateServerCredentials(opts.dataDir, { hosts: [host] });
     const serviceAccountTokens = await ServiceAccountTokens.create(backend.api, {
       privateKeyPem: creds.serviceAccountKeyPem,
@@ -72,10 +97,12 @@ export async function startApiServer(opts: ApiServerOptions): Promise<RunningApi
       audit: auditLog?.write,
       bookmarkIntervalMs: opts.bookmarkIntervalMs,
       metrics: backend.metrics,
+      authorizer,
     });
     port = await http.listen(opts.port ?? 0, host);
   } catch (err) {
     await auditLog?.close();
+    rbac?.close();
     backend.close();
     throw err;
   }
@@ -101,11 +128,13 @@ export async function startApiServer(opts: ApiServerOptions): Promise<RunningApi
     store: backend.store,
     collector: backend.collector,
     metrics: backend.metrics,
+    authorization,
     async stop() {
       if (stopped) return;
       stopped = true;
       backend.collector.stop();
       await http.close();
+      rbac?.close();
       backend.close();
       // Last: answers still waiting for the final commit are audited as they leave.
       await auditLog?.close();

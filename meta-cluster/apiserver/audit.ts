@@ -54,7 +54,10 @@ export interface AuditEvent {
   requestURI: string;
   /** get, list, watch, create, update, patch, delete, deletecollection; the lowercased HTTP method for non-resource paths. */
   verb: string;
+  /** The authenticated user: for an impersonating request, the impersonator. */
   user: AuditUser;
+  /** Whom an impersonating request acted as. */
+  impersonatedUser?: AuditUser;
   sourceIPs: string[];
   userAgent?: string;
   /** Only for resource requests (paths under /api/v1/… and /apis/<group>/<version>/…). */
@@ -63,6 +66,11 @@ export interface AuditEvent {
   /** RFC 3339 with microseconds, UTC. */
   requestReceivedTimestamp: string;
   stageTimestamp: string;
+  /**
+   * `authorization.k8s.io/decision` (allow or forbid) and `authorization.k8s.io/reason` (the
+   * authorizer's, e.g. the RBAC binding that allowed it), when the request reached authorization.
+   */
+  annotations?: Record<string, string>;
 }
 
 export interface RequestInfo {
@@ -172,8 +180,14 @@ export interface AuditedRequest {
   /** What the server made of the target: split and normalised. */
   path: string;
   query: URLSearchParams;
+  /** The request's RequestInfo, if the server worked it out already. */
+  info?: RequestInfo;
   /** Undefined when authentication failed. */
   user: { user: string; groups: string[]; uid?: string; extra?: Record<string, string[]> } | undefined;
+  /** Whom an impersonating request acted as (`user` is who sent it). */
+  impersonatedUser?: { user: string; groups: string[]; uid?: string; extra?: Record<string, string[]> };
+  /** What the authorizer decided; undefined when the request did not get that far. */
+  authorization?: { allowed: boolean; reason: string };
   remoteAddress: string | undefined;
   userAgent: string | undefined;
   /** performance.now() at arrival and when the stage was reached. */
@@ -188,7 +202,7 @@ export interface AuditedRequest {
 }
 
 export function auditEvent(r: AuditedRequest): AuditEvent {
-  const info = requestInfo(r.method, r.path, r.query);
+  const info = r.info ?? requestInfo(r.method, r.path, r.query);
   const { verb } = info;
   let ref = info.objectRef;
   if (ref && !ref.name && r.createdName && verb === 'create') ref = objectRef({ ...ref, name: r.createdName });
@@ -209,6 +223,7 @@ export function auditEvent(r: AuditedRequest): AuditEvent {
     requestURI: r.url,
     verb,
     user: auditUser(r.user),
+    impersonatedUser: r.impersonatedUser && auditUser(r.impersonatedUser),
     sourceIPs: r.remoteAddress ? [r.remoteAddress.replace(/^::ffff:(?=\d+\.\d+\.\d+\.\d+$)/, '')] : [],
     userAgent: r.userAgent,
     objectRef: ref,
@@ -216,6 +231,10 @@ export function auditEvent(r: AuditedRequest): AuditEvent {
     requestReceivedTimestamp: microTimestamp(wallClockMs(r.received)),
     stageTimestamp: reached,
   };
+  if (r.authorization) {
+    event.annotations = { 'authorization.k8s.io/decision': r.authorization.allowed ? 'allow' : 'forbid', 'authorization.k8s.io/reason': r.authorization.reason };
+  }
+  if (event.impersonatedUser === undefined) delete event.impersonatedUser;
   if (event.userAgent === undefined) delete event.userAgent;
   if (event.objectRef === undefined) delete event.objectRef;
   return event;

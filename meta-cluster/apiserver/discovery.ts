@@ -28,14 +28,17 @@ function apiGroup(name: string, versions: string[]) {
 
 const selfSubjectReviews = { name: 'selfsubjectreviews', singularName: 'selfsubjectreview', namespaced: false, kind: 'SelfSubjectReview', verbs: ['create'] };
 
+const review = (kind: string) => ({ name: `${kind.toLowerCase()}s`, singularName: kind.toLowerCase(), namespaced: false, kind, verbs: ['create'] });
+
 /**
  * Resources served without storage (the server answers them from the request alone), listed
  * beside the registry's. SelfSubjectReview is what `kubectl auth whoami` creates (kubectl 1.27
- * only knows v1beta1).
+ * only knows v1beta1); the access reviews are what `kubectl auth can-i` creates.
  */
 export const unstoredResources: Array<{ group: string; version: string; resources: Record<string, unknown>[] }> = [
   { group: 'authentication.k8s.io', version: 'v1', resources: [selfSubjectReviews] },
   { group: 'authentication.k8s.io', version: 'v1beta1', resources: [selfSubjectReviews] },
+  { group: 'authorization.k8s.io', version: 'v1', resources: [review('SelfSubjectAccessReview'), review('SelfSubjectRulesReview')] },
 ];
 
 /** The registry's groups and versions with those of {@link unstoredResources}, in discovery order. */

@@ -1,7 +1,8 @@
 /**
  * Protobuf request bodies. client-go ≥ 1.32 typed clients send `application/vnd.kubernetes.protobuf`
- * (so `kubectl create namespace|configmap|secret|deployment|serviceaccount|token` do, with no
- * switch to JSON), so the server decodes the envelope and the few messages those generators fill in.
+ * (so `kubectl create namespace|configmap|secret|deployment|serviceaccount|token` and
+ * `kubectl auth can-i` do, with no switch to JSON), so the server decodes the envelope and the few
+ * messages those generators fill in.
  */
 
 /**
@@ -60,6 +61,21 @@ const PROTO_MESSAGES: Record<string, string> = {
   TokenRequestSpec: 'audiences=1:[]s expirationSeconds=4:i64? boundObjectRef=3:BoundObjectReference',
   BoundObjectReference: 'kind=1 apiVersion=2 name=3 uid=4',
   TokenRequestStatus: 'token=1 expirationTimestamp=2:time',
+  // authorization.k8s.io/v1 (kubectl auth can-i, can-i --list)
+  SelfSubjectAccessReview: 'metadata=1:ObjectMeta spec=2:SelfSubjectAccessReviewSpec status=3:SubjectAccessReviewStatus',
+  SelfSubjectAccessReviewSpec: 'resourceAttributes=1:ResourceAttributes nonResourceAttributes=2:NonResourceAttributes',
+  ResourceAttributes:
+    'namespace=1 verb=2 group=3 version=4 resource=5 subresource=6 name=7 fieldSelector=8:FieldSelectorAttributes labelSelector=9:LabelSelectorAttributes',
+  FieldSelectorAttributes: 'rawSelector=1 requirements=2:[]FieldSelectorRequirement',
+  FieldSelectorRequirement: 'key=1 operator=2 values=3:[]s',
+  LabelSelectorAttributes: 'rawSelector=1 requirements=2:[]LabelSelectorRequirement',
+  NonResourceAttributes: 'path=1 verb=2',
+  SubjectAccessReviewStatus: 'allowed=1:bool denied=4:bool reason=2 evaluationError=3',
+  SelfSubjectRulesReview: 'metadata=1:ObjectMeta spec=2:SelfSubjectRulesReviewSpec status=3:SubjectRulesReviewStatus',
+  SelfSubjectRulesReviewSpec: 'namespace=1',
+  SubjectRulesReviewStatus: 'resourceRules=1:[]ResourceRule nonResourceRules=2:[]NonResourceRule incomplete=3:bool evaluationError=4',
+  ResourceRule: 'verbs=1:[]s apiGroups=2:[]s resources=3:[]s resourceNames=4:[]s',
+  NonResourceRule: 'verbs=1:[]s nonResourceURLs=2:[]s',
 };
 
 /** The top-level messages by kind, for the `apiVersion`/`kind` the envelope names. */
@@ -70,6 +86,8 @@ const PROTO_KINDS: Record<string, string> = {
   'v1/ServiceAccount': 'ServiceAccount',
   'apps/v1/Deployment': 'Deployment',
   'authentication.k8s.io/v1/TokenRequest': 'TokenRequest',
+  'authorization.k8s.io/v1/SelfSubjectAccessReview': 'SelfSubjectAccessReview',
+  'authorization.k8s.io/v1/SelfSubjectRulesReview': 'SelfSubjectRulesReview',
 };
 
 interface ProtoField {

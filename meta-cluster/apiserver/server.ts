@@ -11,10 +11,13 @@ import YAML from 'yaml';
 import { tokensEqual } from '../pki/kubeconfig.js';
 import { decodeProtobufObject, UnsupportedProtobuf } from './protobuf.js';
 import { patchKinds, type Api, type DeleteOptions, type FieldValidation, type WriteOptions } from './api.js';
-import { auditEvent, type AuditEvent } from './audit.js';
+import { selfSubjectAccessReview, selfSubjectRulesReview } from './access-reviews.js';
+import { auditEvent, requestInfo, type AuditEvent, type RequestInfo } from './audit.js';
+import { alwaysAllow, forbidden, isPrivileged, requestAttributes, type Authorizer, type Decision } from './authorizer.js';
 import { undeletableNamespaces } from './builtins.js';
 import { apiGroupDoc, apiGroupList, apiResourceList, apiVersions, kubeVersion } from './discovery.js';
 import { ApiError, badRequest, notFound, successStatus, type Status } from './errors.js';
+import { impersonatedUser, wantsImpersonation } from './impersonation.js';
 import type { ApiMetrics } from './metrics.js';
 import { OpenApi } from './openapi-cache.js';
 import { patchTypeOf } from './patch.js';
@@ -43,6 +46,11 @@ export interface ServerOptions {
   audit?: (event: AuditEvent) => void;
   bookmarkIntervalMs?: number;
   metrics?: ApiMetrics;
+  /**
+   * Decides what each authenticated request may do (./authorizer.ts, ./rbac.ts); a refusal is a 403.
+   * @default - AlwaysAllow: every authenticated request is allowed
+   */
+  authorizer?: Authorizer;
 }
 
 /** Whom a request's credentials stand for. */
@@ -76,6 +84,11 @@ export function chainTokenAuthenticators(...authenticators: TokenAuthenticator[]
 /** Who reads the public paths without credentials, as kube-apiserver's anonymous authentication names them. */
 const anonymous: User = { user: 'system:anonymous', groups: ['system:unauthenticated'] };
 
+/** kube-apiserver puts every authenticated user in this group, whichever authenticator knew them. */
+const AUTHENTICATED_GROUP = 'system:authenticated';
+
+const allowed: Decision = { allowed: true, reason: '' };
+
 /** One request on its way through: what its metrics need once its answer leaves. */
 interface Exchange {
   readonly req: IncomingMessage;
@@ -88,7 +101,14 @@ interface Exchange {
   replied: boolean;
   /** Set when auditing: the event's id, also the Audit-Id response header. */
   auditID: string | undefined;
+  /** Whom the request acts as: the authenticated user, or whom it impersonates. */
   user: User | undefined;
+  /** The authenticated user of a request impersonating `user`. */
+  impersonator: User | undefined;
+  /** What the authorizer said, for the audit event's annotations. */
+  authorization: Decision | undefined;
+  /** The request's RequestInfo once authorization needed it; the audit event reuses it. */
+  info: RequestInfo | undefined;
   /** The Status of a failed request. */
   failure: Status | undefined;
   /** Name of the object a create made, for the audit event's objectRef. */
@@ -186,7 +206,11 @@ export class ApiHttpServer {
     if (socket.authorized) {
       const cert = socket.getPeerCertificate();
       const o = cert.subject?.O;
-      if (cert.subject?.CN) return { user: String(cert.subject.CN), groups: o ? ([] as string[]).concat(o) : [] };
+      if (cert.subject?.CN) {
+        const groups = o ? ([] as string[]).concat(o) : [];
+        if (!groups.includes(AUTHENTICATED_GROUP)) groups.push(AUTHENTICATED_GROUP);
+        return { user: String(cert.subject.CN), groups };
+      }
     }
     return undefined;
   }
@@ -201,6 +225,9 @@ export class ApiHttpServer {
       replied: false,
       auditID: undefined,
       user: undefined,
+      impersonator: undefined,
+      authorization: undefined,
+      info: undefined,
       failure: undefined,
       createdName: undefined,
     };
@@ -245,7 +272,10 @@ export class ApiHttpServer {
         url: req.url ?? '/',
         path,
         query,
-        user: x.user,
+        info: x.info,
+        user: x.impersonator ?? x.user,
+        impersonatedUser: x.impersonator ? x.user : undefined,
+        authorization: x.authorization,
         remoteAddress: req.socket.remoteAddress,
         userAgent: req.headers['user-agent'],
         received: x.started,
@@ -291,18 +321,20 @@ export class ApiHttpServer {
   private async route(x: Exchange): Promise<void> {
     const { req, res } = x;
     const { path, query } = splitUrl(req.url ?? '/');
+    const method = req.method ?? 'GET';
     if (!publicPaths.has(path)) {
       let user = this.authenticate(req);
       if (user instanceof Promise) user = await user;
       if (!user) throw new ApiError('Unauthorized', 'Unauthorized');
       x.user = user;
-    } else if (this.opts.audit) {
-      // Served to anyone; the audit event still says who asked.
+      this.authorize(x, method, path, query);
+    } else if (this.opts.audit || this.opts.authorizer) {
+      // Served to anyone the policy lets read them (by default everyone); the audit event still says who asked.
       let user = this.authenticate(req);
       if (user instanceof Promise) user = await user;
       x.user = user ?? anonymous;
+      this.authorize(x, method, path, query);
     }
-    const method = req.method ?? 'GET';
     const parts = segments(path);
     // Paths naming a resource are api/v1/<plural>… and apis/<group>/<version>/<plural>…; any other
     // GET may be discovery, OpenAPI or health.
@@ -331,6 +363,10 @@ export class ApiHttpServer {
     if (!r || parts.length > at + 3) {
       if (method === 'POST' && group === 'authentication.k8s.io' && plural === 'selfsubjectreviews' && (version === 'v1' || version === 'v1beta1') && parts.length === at + 1) {
         return this.selfSubjectReview(x, version);
+      }
+      if (method === 'POST' && group === 'authorization.k8s.io' && version === 'v1' && parts.length === at + 1 && namespace === undefined) {
+        if (plural === 'selfsubjectaccessreviews') return this.accessReview(x, selfSubjectAccessReview);
+        if (plural === 'selfsubjectrulesreviews') return this.accessReview(x, selfSubjectRulesReview);
       }
       throw new ApiError('NotFound', 'the server could not find the requested resource');
     }
@@ -453,6 +489,36 @@ export class ApiHttpServer {
     x.verb = 'create';
     const answer = await issuer.request(ns, name, parseBody(x.req, await readBody(x.req)));
     this.reply(x, 201, answer);
+  }
+
+  /**
+   * Authorizes the request of `x.user` (after switching to whom it impersonates): a refusal throws
+   * the 403. `system:masters` passes without its attributes being worked out.
+   */
+  private authorize(x: Exchange, method: string, path: string, query: URLSearchParams): void {
+    const authorizer = this.opts.authorizer ?? alwaysAllow;
+    if (wantsImpersonation(x.req.headers)) {
+      const actor = x.user!;
+      x.user = impersonatedUser(authorizer, actor, x.req.headersDistinct as Record<string, string[] | undefined>);
+      x.impersonator = actor;
+    }
+    const user = x.user!;
+    if (!this.opts.authorizer || isPrivileged(user)) {
+      x.authorization = allowed;
+      return;
+    }
+    x.info = requestInfo(method, path, query);
+    const attributes = requestAttributes(x.info, path);
+    const decision = authorizer.authorize(user, attributes);
+    x.authorization = decision;
+    if (!decision.allowed) throw forbidden(user.user, attributes, decision.reason);
+  }
+
+  /** authorization.k8s.io/v1 SelfSubjectAccessReview and SelfSubjectRulesReview: what the authorizer says to the caller. */
+  private async accessReview(x: Exchange, review: (authorizer: Authorizer, user: User, body: unknown) => object): Promise<void> {
+    x.verb = 'create';
+    const body = parseBody(x.req, await readBody(x.req));
+    this.reply(x, 201, review(this.opts.authorizer ?? alwaysAllow, x.user!, body));
   }
 
   /** authentication.k8s.io/v1 SelfSubjectReview (`kubectl auth whoami`): who the caller is. The body says nothing more. */

@@ -8,8 +8,11 @@
  * replicas sharing one etcd), whose data outlives the pods; every other flag is ignored.
  *
  * Not (yet) like the real binary: the TLS files are read once at start (a rotated certificate
- * takes a pod restart), and every authenticated client may do everything (kok's server has no
- * RBAC), so the CA's client certificates are the only gate.
+ * takes a pod restart), and authorization is AlwaysAllow whatever `--authorization-mode` says:
+ * every authenticated client may do everything, so the CA's client certificates (and bootstrap
+ * tokens, when enabled) are the only gate. RBAC (which the meta-cluster enforces) would need
+ * upstream's `system:kube-controller-manager` and `system:kube-scheduler` roles for kok's own
+ * components, which act under those certificates.
  */
 import type { KubeClient, KubeObject } from '../../operators/runtime/client.js';
 import { bootstrapTokenAuthenticator } from '../apiserver/bootstrap-tokens.js';

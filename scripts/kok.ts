@@ -23,6 +23,12 @@ function count(v: string): number {
   return n;
 }
 
+function concurrency(v: string): number {
+  const n = Number(v);
+  if (!Number.isInteger(n) || n < 1 || n > 256) throw new InvalidArgumentError(`"${v}" is not a concurrency (1-256)`);
+  return n;
+}
+
 interface StartOptions {
   dataDir: string;
   port: number;
@@ -112,7 +118,7 @@ program
   .option('--kubeconfig <file>', 'kubeconfig of the meta-cluster (default: $KUBECONFIG, ~/.kube/config, or the in-cluster ServiceAccount)')
   .option('--metrics-port <port>', 'HTTPS port of /metrics, /healthz, /readyz (0 picks a free one)', port, 8443)
   .option('--metrics-host <host>', 'address /metrics listens on', '127.0.0.1')
-  .option('--concurrency <n>', `objects reconciled at once per operator (default: ${Object.entries(defaultConcurrency).map(([k, v]) => `${k} ${v}`).join(', ')})`, count)
+  .option('--concurrency <n>', `objects reconciled at once per operator (default: ${Object.entries(defaultConcurrency).map(([k, v]) => `${k} ${v}`).join(', ')})`, concurrency)
   .option('--no-leader-elect', 'run without leader election (only for a single replica)')
   .option('--simulated-cloud <file>', "machine operator: the simulated cloud's SQLite file (default: from the meta-cluster's Secret kok-system/kok-simulated-cloud)")
   .action((names: OperatorName[] | undefined, o: OperatorCliOptions) => runOperators(names?.length ? [...new Set(names)] : operatorNames, o));

@@ -9,7 +9,7 @@
  * not implemented: a node's new pod comes once its old one is gone); OnDelete waits for users.
  */
 import { isDeepStrictEqual } from 'node:util';
-import { isAlreadyExists, isConflict, isNotFound, type KubeClient, type KubeObject } from '../../operators/runtime/client.js';
+import { isAlreadyExists, isStaleCache, isNotFound, type KubeClient, type KubeObject } from '../../operators/runtime/client.js';
 import { SharedInformers, type Informer, objectKey } from '../../operators/runtime/informer.js';
 import { TerminalError, WorkQueue, type ReconcileResult } from '../../operators/runtime/workqueue.js';
 import { controllerOf, isAvailable, isReady, isTerminating, type Pod } from './pod-util.js';
@@ -293,7 +293,7 @@ export class DaemonSetController {
     this.queue = new WorkQueue((key) => this.reconcile(key), {
       name: 'daemonset',
       concurrency: opts.concurrency,
-      onError: (key, err) => isConflict(err) || log(`daemonset ${key}: reconcile failed`, err),
+      onError: (key, err) => isStaleCache(err) || log(`daemonset ${key}: reconcile failed`, err),
     });
     const enqueue = (o: KubeObject) => this.queue.add(objectKey(o));
     this.sets.on({ add: enqueue, update: (_, o) => enqueue(o), delete: enqueue });

@@ -6,7 +6,7 @@
  * The arithmetic lives in deployment-rollout.ts, revisions in deployment-revision.ts, status in
  * deployment-status.ts; this file reads the caches and writes through the API.
  */
-import { isAlreadyExists, isConflict, isNotFound, type KubeClient } from '../../operators/runtime/client.js';
+import { isAlreadyExists, isStaleCache, isNotFound, type KubeClient } from '../../operators/runtime/client.js';
 import { SharedInformers, type Informer, objectKey } from '../../operators/runtime/informer.js';
 import { WorkQueue, type ReconcileResult } from '../../operators/runtime/workqueue.js';
 import {
@@ -92,7 +92,7 @@ export class DeploymentController {
         concurrency: opts.concurrency ?? 4,
         onError: (key, err, attempt) => {
           // A conflict is a stale cache catching up: worth a line only when it keeps happening.
-          if ((attempt === 1 && !isConflict(err)) || attempt % 10 === 0) console.error(`deployment ${key}: sync failed (attempt ${attempt}):`, (err as Error)?.message ?? err);
+          if ((attempt === 1 && !isStaleCache(err)) || attempt % 10 === 0) console.error(`deployment ${key}: sync failed (attempt ${attempt}):`, (err as Error)?.message ?? err);
         },
       },
     );

@@ -8,7 +8,7 @@
  * the Ready pods not being deleted and not recently evicted (`disruptedPods`, kept two minutes).
  */
 import { isDeepStrictEqual } from 'node:util';
-import { isConflict, isNotFound, type KubeClient, type KubeObject, type ResourceRef } from '../../operators/runtime/client.js';
+import { isStaleCache, isNotFound, type KubeClient, type KubeObject, type ResourceRef } from '../../operators/runtime/client.js';
 import { SharedInformers, type Informer, objectKey } from '../../operators/runtime/informer.js';
 import { WorkQueue, type ReconcileResult } from '../../operators/runtime/workqueue.js';
 import { labelSelectorFromObject, matchesLabels } from '../apiserver/selectors.js';
@@ -193,7 +193,7 @@ export class DisruptionController {
     this.queue = new WorkQueue((key) => this.reconcile(key), {
       name: 'disruption',
       concurrency: opts.concurrency,
-      onError: (key, err) => isConflict(err) || log(`poddisruptionbudget ${key}: reconcile failed`, err),
+      onError: (key, err) => isStaleCache(err) || log(`poddisruptionbudget ${key}: reconcile failed`, err),
     });
     const enqueue = (o: KubeObject) => this.queue.add(objectKey(o));
     this.budgets.on({ add: enqueue, update: (_, o) => enqueue(o), delete: enqueue });

@@ -7,7 +7,7 @@
  * left alone, so users can manage their Endpoints by hand.
  */
 import { isDeepStrictEqual } from 'node:util';
-import { isConflict, isNotFound, type KubeClient, type KubeObject } from '../../operators/runtime/client.js';
+import { isStaleCache, isNotFound, type KubeClient, type KubeObject } from '../../operators/runtime/client.js';
 import { SharedInformers, type Informer, objectKey } from '../../operators/runtime/informer.js';
 import { WorkQueue } from '../../operators/runtime/workqueue.js';
 import { labelSelectorFromSet, matchesLabels } from '../apiserver/selectors.js';
@@ -171,7 +171,7 @@ export class EndpointsController {
     this.queue = new WorkQueue((key) => this.reconcile(key), {
       name: 'endpoints',
       concurrency: opts.concurrency,
-      onError: (key, err) => isConflict(err) || log(`endpoints ${key}: reconcile failed`, err),
+      onError: (key, err) => isStaleCache(err) || log(`endpoints ${key}: reconcile failed`, err),
     });
     const enqueue = (o: KubeObject) => this.queue.add(objectKey(o));
     this.services.on({ add: enqueue, update: (_, o) => enqueue(o), delete: enqueue });

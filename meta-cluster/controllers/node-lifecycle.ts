@@ -14,7 +14,7 @@
  *   period has passed).
  */
 import { isDeepStrictEqual } from 'node:util';
-import { isConflict, isNotFound, type KubeClient, type KubeObject } from '../../operators/runtime/client.js';
+import { isStaleCache, isNotFound, type KubeClient, type KubeObject } from '../../operators/runtime/client.js';
 import { SharedInformers, type Informer } from '../../operators/runtime/informer.js';
 import { WorkQueue } from '../../operators/runtime/workqueue.js';
 import { toleratesTaint, type Node, type Taint, type Toleration } from './daemonset.js';
@@ -151,7 +151,7 @@ export class NodeLifecycleController {
     this.queue = new WorkQueue((key) => this.reconcile(key), {
       name: 'node-lifecycle',
       concurrency: opts.concurrency,
-      onError: (key, err) => isConflict(err) || log(`node ${key}: reconcile failed`, err),
+      onError: (key, err) => isStaleCache(err) || log(`node ${key}: reconcile failed`, err),
     });
     const byName = (o: KubeObject) => this.queue.add(o.metadata.name!);
     this.nodes.on({ add: byName, update: (_, o) => byName(o), delete: byName });

@@ -5,7 +5,7 @@
  * Failed or were deleted, and reports status. Expectations keep a lagging informer cache from
  * causing double creates; a shared limiter bounds the requests in flight.
  */
-import { isConflict, isNotFound, type KubeClient, type KubeObject } from '../../operators/runtime/client.js';
+import { isStaleCache, isNotFound, type KubeClient, type KubeObject } from '../../operators/runtime/client.js';
 import { SharedInformers, type Informer, objectKey } from '../../operators/runtime/informer.js';
 import { WorkQueue, type ReconcileResult } from '../../operators/runtime/workqueue.js';
 import { controllerOf, isActive, type Pod } from './pod-util.js';
@@ -55,7 +55,7 @@ export class ReplicaSetController {
         concurrency: opts.concurrency ?? 8,
         onError: (key, err, attempt) => {
           // A conflict is a stale cache catching up: worth a line only when it keeps happening.
-          if ((attempt === 1 && !isConflict(err)) || attempt % 10 === 0) console.error(`replicaset ${key}: sync failed (attempt ${attempt}):`, (err as Error)?.message ?? err);
+          if ((attempt === 1 && !isStaleCache(err)) || attempt % 10 === 0) console.error(`replicaset ${key}: sync failed (attempt ${attempt}):`, (err as Error)?.message ?? err);
         },
       },
     );

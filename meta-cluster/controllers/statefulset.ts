@@ -9,7 +9,7 @@
  * volumeClaimTemplates are not served by the meta-cluster and are ignored.
  */
 import { isDeepStrictEqual } from 'node:util';
-import { isAlreadyExists, isConflict, isNotFound, type KubeClient, type KubeObject } from '../../operators/runtime/client.js';
+import { isAlreadyExists, isStaleCache, isNotFound, type KubeClient, type KubeObject } from '../../operators/runtime/client.js';
 import { SharedInformers, type Informer, objectKey } from '../../operators/runtime/informer.js';
 import { WorkQueue, type ReconcileResult } from '../../operators/runtime/workqueue.js';
 import { controllerOf, isAvailable, isReady, isTerminal, isTerminating, type Pod } from './pod-util.js';
@@ -289,7 +289,7 @@ export class StatefulSetController {
       name: 'statefulset',
       concurrency: opts.concurrency,
       // Conflicts are a stale cache catching up: the retry is the fix, not news.
-      onError: (key, err) => isConflict(err) || log(`statefulset ${key}: reconcile failed`, err),
+      onError: (key, err) => isStaleCache(err) || log(`statefulset ${key}: reconcile failed`, err),
     });
     const enqueue = (o: KubeObject) => this.queue.add(objectKey(o));
     this.sets.on({ add: enqueue, update: (_, o) => enqueue(o), delete: enqueue });

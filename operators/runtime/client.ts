@@ -49,6 +49,12 @@ export class KubeApiError extends Error {
 export const isNotFound = (e: unknown) => e instanceof KubeApiError && e.code === 404;
 export const isConflict = (e: unknown) => e instanceof KubeApiError && e.code === 409 && e.reason === 'Conflict';
 export const isAlreadyExists = (e: unknown) => e instanceof KubeApiError && e.code === 409 && e.reason === 'AlreadyExists';
+/**
+ * What a controller acting on its informer cache meets when the cache is behind the store (a
+ * stale resourceVersion, an object it created or another deleted, a namespace being terminated):
+ * the retry sees the fresh state, so these are not worth a log line.
+ */
+export const isStaleCache = (e: unknown) => isConflict(e) || isAlreadyExists(e) || isNotFound(e);
 
 /** Where a kind lives: `{ group: 'apps', version: 'v1', plural: 'deployments', namespaced: true }`. */
 export interface ResourceRef {

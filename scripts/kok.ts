@@ -7,6 +7,7 @@ import { startEmbeddedCluster } from '../meta-cluster/cluster.js';
 import { isOperatorName, operatorNames, type OperatorName } from '../operators/catalog.js';
 import { defaultConcurrency, runOperators, type OperatorCliOptions } from './operator.js';
 import { synthFile } from './synth.js';
+import { BlueprintError } from '../blueprints/errors.js';
 import { up } from './up.js';
 
 const program = new Command('kok').description('kok — a Kubernetes-on-Kubernetes fleet controller').showHelpAfterError();
@@ -129,7 +130,16 @@ program
   .argument('<file>', 'the blueprint, e.g. blueprints/examples/multi-unit.ts')
   .option('-o, --output <file>', 'write there instead of stdout')
   .action(async (file: string, o: { output?: string }) => {
-    const yaml = await synthFile(file);
+    let yaml: string;
+    try {
+      yaml = await synthFile(file);
+    } catch (err) {
+      // A blueprint's own mistakes (bad props, a missing file, no default export) are the user's to fix: the message says how.
+      const e = err as Error & { code?: string };
+      if (!(err instanceof BlueprintError) && e.code !== 'ERR_MODULE_NOT_FOUND' && !e.message?.startsWith(`${file}:`)) throw err;
+      console.error(`kok synth: ${e.message}`);
+      process.exit(1);
+    }
     if (o.output) writeFileSync(o.output, yaml);
     else process.stdout.write(yaml);
   });

@@ -1,20 +1,12 @@
 /** FleetTarget: a CloudTarget — a place machines come from — with its machine types and prices. */
 import { Construct } from 'constructs';
-import { cloudTargetTiers, SIMULATED_PROVIDER, type CloudTargetTier } from '../meta-cluster/api/v1alpha1/cloud-target.js';
+import { cloudTargetTiers, SIMULATED_PROVIDER, type CloudTargetTier, type MachineType } from '../meta-cluster/api/v1alpha1/cloud-target.js';
 import { CloudTarget } from './imports/fleet.kok.dev.js';
 import { quote } from './errors.js';
 import { assertAccepted, PropChecks } from './validate.js';
 
-export interface MachineTypeProps {
-  /** Name of the type, unique in the target (e.g. "c8m32"). */
-  readonly name: string;
-  /** CPU cores a machine of this type gives its Node. */
-  readonly cpu: number;
-  /** Memory in GiB a machine of this type gives its Node. */
-  readonly memoryGiB: number;
-  /** What one machine costs per hour, in currency units. */
-  readonly pricePerHour: number;
-}
+/** A machine type on offer: name, cpu, memoryGiB, pricePerHour (CloudTarget spec.machineTypes[]). */
+export type MachineTypeProps = Readonly<MachineType>;
 
 /** How the `simulated` provider behaves; other providers ignore it. */
 export interface SimulationProps {

@@ -12,8 +12,8 @@ import * as k8s from '@kubernetes/client-node';
 import { createCA, issueCertificate } from '../meta-cluster/pki/pki.js';
 import { generateToken } from '../meta-cluster/pki/kubeconfig.js';
 import type { OperatorName } from '../operators/catalog.js';
-import { ClusterOperator } from '../operators/cluster/operator.js';
-import { MachineOperator } from '../operators/machine/operator.js';
+import { ClusterOperator, DEFAULT_CONCURRENCY as CLUSTER_CONCURRENCY } from '../operators/cluster/operator.js';
+import { MachineOperator, DEFAULT_CONCURRENCY as MACHINE_CONCURRENCY } from '../operators/machine/operator.js';
 import { createLogger } from '../operators/runtime/log.js';
 import { OperatorMetrics, serveMetrics } from '../operators/runtime/metrics.js';
 import type { OperatorProcess } from '../operators/runtime/operator-process.js';
@@ -29,8 +29,8 @@ export interface OperatorCliOptions {
   simulatedCloud?: string;
 }
 
-/** The operator's own default concurrency, when --concurrency is not given. */
-export const defaultConcurrency: Record<OperatorName, number> = { cluster: 8, machine: 16 };
+/** Each operator's own default concurrency (for --help; without --concurrency the operator applies it). */
+export const defaultConcurrency: Record<OperatorName, number> = { cluster: CLUSTER_CONCURRENCY, machine: MACHINE_CONCURRENCY };
 
 export async function runOperators(names: readonly OperatorName[], o: OperatorCliOptions): Promise<void> {
   const log = createLogger({ name: 'kok-operator' });
@@ -44,21 +44,17 @@ export async function runOperators(names: readonly OperatorName[], o: OperatorCl
       kubeConfig,
       metrics,
       log: log.child({ component: `${name}-operator` }),
-      concurrency: o.concurrency ?? defaultConcurrency[name],
+      concurrency: o.concurrency,
       leaderElection: o.leaderElect ? {} : (false as const),
     };
     return name === 'cluster' ? new ClusterOperator(common) : new MachineOperator({ ...common, simulatedCloudPath: o.simulatedCloud });
   });
   await Promise.all(operators.map((op) => op.start()));
 
-  let token = process.env['KOK_METRICS_TOKEN'];
-  if (!token) {
-    token = generateToken();
-    const file = join(mkdtempSync(join(tmpdir(), 'kok-operator-')), 'metrics-token');
-    writeFileSync(file, token, { mode: 0o600 });
-    log.info({ file }, 'metrics bearer token written');
-  }
-  const server = await serveOperatorMetrics(metrics, { host: o.metricsHost, port: o.metricsPort, token });
+  const token = process.env['KOK_METRICS_TOKEN'];
+  const tokenFile = token ? undefined : join(mkdtempSync(join(tmpdir(), 'kok-operator-')), 'metrics-token');
+  const server = await serveOperatorMetrics(metrics, { host: o.metricsHost, port: o.metricsPort, token, tokenFile });
+  if (tokenFile) log.info({ file: tokenFile }, 'metrics bearer token written');
   log.info({ url: `${server.url}/metrics`, operators: names, identity: operators.map((op) => op.identity) }, 'operators running');
   // On stdout as well, whatever the log level: scripts (the benchmark) read it.
   console.log(`metrics: ${server.url}/metrics`);

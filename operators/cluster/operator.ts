@@ -3,13 +3,11 @@
  * controller, and leader election so that of several replicas only one reconciles. Losing the
  * lease stops the controller; the next leader starts from a fresh list.
  */
-import type { Logger } from 'pino';
 import type { KubeObject } from '../runtime/client.js';
 import { ClusterClientRegistry } from '../runtime/cluster-clients.js';
 import { Controller } from '../runtime/controller.js';
 import { EventRecorder } from '../runtime/events.js';
 import { Informer, stripManagedFields } from '../runtime/informer.js';
-import { createLogger } from '../runtime/log.js';
 import { OperatorProcess, type OperatorProcessOptions, type Running } from '../runtime/operator-process.js';
 import { slimmers } from './cache.js';
 import { clusterKey, clusterOf, components, FIELD_MANAGER, labels, MANAGED_BY } from './names.js';
@@ -18,17 +16,19 @@ import { childResources, clusterResource, ClusterReconciler, type Caches, type C
 export const LEASE_NAME = 'kok-cluster-operator';
 export { OPERATOR_NAMESPACE } from '../runtime/operator-process.js';
 
-export interface ClusterOperatorOptions extends Omit<OperatorProcessOptions, 'log'> {
-  /** Clusters reconciled at once. @default 8 */
+/** Clusters reconciled at once unless told otherwise. */
+export const DEFAULT_CONCURRENCY = 8;
+
+export interface ClusterOperatorOptions extends OperatorProcessOptions {
+  /** Clusters reconciled at once. @default DEFAULT_CONCURRENCY */
   readonly concurrency?: number;
-  readonly log?: Logger;
   /** How often business APIs are probed for health. @default 10000 */
   readonly probeIntervalMs?: number;
 }
 
 export class ClusterOperator extends OperatorProcess {
   constructor(private readonly opts: ClusterOperatorOptions) {
-    super({ ...opts, log: opts.log ?? createLogger({ name: 'cluster-operator' }) }, { lease: LEASE_NAME, fieldManager: FIELD_MANAGER });
+    super(opts, { lease: LEASE_NAME, fieldManager: FIELD_MANAGER });
   }
 
   protected async startControllers(): Promise<Running> {
@@ -59,7 +59,7 @@ export class ClusterOperator extends OperatorProcess {
     controller = new Controller({
       name: 'cluster',
       reconcile: reconciler.reconcile,
-      concurrency: this.opts.concurrency ?? 8,
+      concurrency: this.opts.concurrency ?? DEFAULT_CONCURRENCY,
       metrics,
       onError: (key, err, attempt) => log.warn({ key, attempt, err: (err as Error)?.message ?? String(err) }, 'reconcile failed'),
     });

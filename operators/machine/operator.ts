@@ -4,7 +4,6 @@
  * MachinePool (how many machines, of what template) and CloudTarget (usage and cost) — under
  * leader election on kok-system/kok-machine-operator.
  */
-import type { Logger } from 'pino';
 import type { CloudTarget } from '../../meta-cluster/api/v1alpha1/cloud-target.js';
 import type { Cluster } from '../../meta-cluster/api/v1alpha1/cluster.js';
 import type { MachinePool } from '../../meta-cluster/api/v1alpha1/machine-pool.js';
@@ -13,7 +12,6 @@ import { ClusterClientRegistry } from '../runtime/cluster-clients.js';
 import { Controller } from '../runtime/controller.js';
 import { EventRecorder } from '../runtime/events.js';
 import { Informer, stripManagedFields } from '../runtime/informer.js';
-import { createLogger } from '../runtime/log.js';
 import { controllerOf } from '../runtime/objects.js';
 import { OperatorProcess, type OperatorProcessOptions, type Running } from '../runtime/operator-process.js';
 import { ClusterAccess } from './cluster-access.js';
@@ -28,9 +26,11 @@ import { CloudTargetReconciler } from './target-reconcile.js';
 
 export const LEASE_NAME = 'kok-machine-operator';
 
-export interface MachineOperatorOptions extends Omit<OperatorProcessOptions, 'log'> {
-  readonly log?: Logger;
-  /** Machines reconciled at once. @default 16 */
+/** Machines reconciled at once unless told otherwise. */
+export const DEFAULT_CONCURRENCY = 16;
+
+export interface MachineOperatorOptions extends OperatorProcessOptions {
+  /** Machines reconciled at once. @default DEFAULT_CONCURRENCY */
   readonly concurrency?: number;
   /** The simulated cloud's file. @default - the path in the Secret kok-system/kok-simulated-cloud */
   readonly simulatedCloudPath?: string;
@@ -42,7 +42,7 @@ export interface MachineOperatorOptions extends Omit<OperatorProcessOptions, 'lo
 
 export class MachineOperator extends OperatorProcess {
   constructor(private readonly opts: MachineOperatorOptions) {
-    super({ ...opts, log: opts.log ?? createLogger({ name: 'machine-operator' }) }, { lease: LEASE_NAME, fieldManager: FIELD_MANAGER });
+    super(opts, { lease: LEASE_NAME, fieldManager: FIELD_MANAGER });
   }
 
   protected async startControllers(): Promise<Running> {
@@ -64,7 +64,7 @@ export class MachineOperator extends OperatorProcess {
     const machineReconciler = new MachineReconciler({ client, machines, pools, targets, clusters: access, nodes, providers, events, log });
     const onError = (controller: string) => (key: string, err: unknown, attempt: number) =>
       log.warn({ controller, key, attempt, err: (err as Error)?.message ?? String(err) }, 'reconcile failed');
-    machineController = new Controller({ name: 'machine', reconcile: machineReconciler.reconcile, concurrency: this.opts.concurrency ?? 16, metrics, onError: onError('machine') });
+    machineController = new Controller({ name: 'machine', reconcile: machineReconciler.reconcile, concurrency: this.opts.concurrency ?? DEFAULT_CONCURRENCY, metrics, onError: onError('machine') });
     machineController.watch(machines);
     // A Cluster becoming Ready (or going) wakes the machines waiting for it.
     machineController.watch(clusters, (c) => machines.list(c.metadata.namespace).filter((m) => m.spec.clusterName === c.metadata.name).map((m) => `${m.metadata.namespace}/${m.metadata.name}`));

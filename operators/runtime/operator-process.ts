@@ -9,6 +9,7 @@ import { hostname } from 'node:os';
 import type * as k8s from '@kubernetes/client-node';
 import type { Logger } from 'pino';
 import { KubeClient } from './client.js';
+import { createLogger } from './log.js';
 import { LeaderElector } from './leader-election.js';
 import { OperatorMetrics } from './metrics.js';
 
@@ -27,7 +28,8 @@ export interface OperatorProcessOptions {
   /** Lease timing, or false to run without election (a single replica). @default - 15 s lease */
   readonly leaderElection?: false | LeaderElectionTiming;
   readonly metrics?: OperatorMetrics;
-  readonly log: Logger;
+  /** @default - a logger named after the operator's Lease */
+  readonly log?: Logger;
 }
 
 /** What a leader runs; stopped when leadership is lost. */
@@ -50,7 +52,7 @@ export abstract class OperatorProcess {
   ) {
     this.metrics = base.metrics ?? new OperatorMetrics();
     this.identity = base.identity ?? `${hostname()}_${randomUUID()}`;
-    this.log = base.log;
+    this.log = base.log ?? createLogger({ name: names.lease });
     this.client = new KubeClient(base.kubeConfig, { fieldManager: names.fieldManager });
   }
 

@@ -3,6 +3,7 @@
  * CloudTarget. kok ships the `simulated` provider (simulated.ts); plugins for real clouds
  * (OpenStack, VMware, a public cloud) implement the same interface and the same guarantees.
  */
+import type { MachineType as ApiMachineType } from '../../../meta-cluster/api/v1alpha1/cloud-target.js';
 
 /**
  * The life of an instance, in order. `failed` and `terminated` are final.
@@ -30,14 +31,8 @@ export const TAG_MACHINE = 'fleet.kok.dev/machine';
 export const TAG_CLUSTER = 'fleet.kok.dev/cluster';
 export const TAG_CLOUD_TARGET = 'fleet.kok.dev/cloud-target';
 
-/** A machine type a target offers (CloudTarget spec.machineTypes[]). */
-export interface MachineType {
-  readonly name: string;
-  readonly cpu: number;
-  readonly memoryGiB: number;
-  /** What one instance of this type costs per hour, in currency units. */
-  readonly pricePerHour: number;
-}
+/** A machine type a target offers (CloudTarget spec.machineTypes[]: name, cpu, memoryGiB, pricePerHour). */
+export type MachineType = Readonly<ApiMachineType>;
 
 export interface CreateInstanceRequest {
   /**

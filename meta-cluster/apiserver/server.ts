@@ -138,6 +138,8 @@ export class ApiHttpServer {
   private readonly watches = new Set<() => void>();
   /** The bearer header last accepted on each connection, and whom it stands for. */
   private readonly bearers = new WeakMap<Socket, { header: string; secret: string; user: User }>();
+  /** The user of each TLS connection authenticated by client certificate (or undefined: none). */
+  private readonly certUsers = new WeakMap<Socket, User | undefined>();
   /** Every accepted TCP socket: closeAllConnections() misses those still in their TLS handshake. */
   private readonly sockets = new Set<Socket>();
 
@@ -203,16 +205,19 @@ export class ApiHttpServer {
       return this.opts.tokenAuthenticator?.(token);
     }
     const socket = req.socket as TLSSocket;
-    if (socket.authorized) {
-      const cert = socket.getPeerCertificate();
-      const o = cert.subject?.O;
-      if (cert.subject?.CN) {
-        const groups = o ? ([] as string[]).concat(o) : [];
-        if (!groups.includes(AUTHENTICATED_GROUP)) groups.push(AUTHENTICATED_GROUP);
-        return { user: String(cert.subject.CN), groups };
-      }
+    if (!socket.authorized) return undefined;
+    // A connection's client certificate is fixed by its handshake: read it once per connection.
+    if (this.certUsers.has(socket)) return this.certUsers.get(socket);
+    const cert = socket.getPeerCertificate();
+    let user: User | undefined;
+    if (cert.subject?.CN) {
+      const o = cert.subject.O;
+      const groups = o ? ([] as string[]).concat(o) : [];
+      if (!groups.includes(AUTHENTICATED_GROUP)) groups.push(AUTHENTICATED_GROUP);
+      user = { user: String(cert.subject.CN), groups };
     }
-    return undefined;
+    this.certUsers.set(socket, user);
+    return user;
   }
 
   private handle(req: IncomingMessage, res: ServerResponse): void {

@@ -8,11 +8,15 @@
  * Expiry is judged on the lease's renewTime rather than client-go's local "observed at" clock, so
  * a new candidate takes over a dead holder's lease at once; holders' clocks must roughly agree.
  *
- * Lease times are MicroTime on the wire (six fractional digits). client-node serialises Date with
- * `toISOString()` (three), which a real API server rejects, so this file sends the times as
- * strings built by `microTime()`; client-node passes strings through untouched.
+ * Lease times are MicroTime on the wire (six fractional digits), sent as strings built by
+ * `microTime()`.
+ *
+ * Requests go through kok's KubeClient, whose agent keeps its connection alive: a candidate polls
+ * every retry period for as long as it runs, and client-node's generated APIs open a new TLS
+ * connection (new secure context, full handshake on both ends) for every call.
  */
-import { CoordinationV1Api, type KubeConfig, type V1Lease, type V1MicroTime } from '@kubernetes/client-node';
+import type { KubeConfig, V1Lease, V1MicroTime } from '@kubernetes/client-node';
+import { KubeClient } from './client.js';
 import { microTime } from './time.js';
 
 export { microTime };
@@ -50,13 +54,15 @@ interface LeaseRecord {
   leaseTransitions: number;
 }
 
-/** The status code of a failed client-node call (ApiException), if it has one. */
+const leases = { group: 'coordination.k8s.io', version: 'v1', plural: 'leases', namespaced: true } as const;
+
+/** The status code of a failed API call (KubeApiError), if it has one. */
 function statusCode(err: unknown): number | undefined {
   const code = (err as { code?: unknown } | null)?.code;
   return typeof code === 'number' ? code : undefined;
 }
 
-/** Lease times come back from client-node as strings (MicroTime is not in its type map) or Dates. */
+/** Lease times come back as strings; Dates are accepted too. */
 function timeOf(v: unknown): number | undefined {
   if (typeof v !== 'string' && !(v instanceof Date)) return undefined;
   const t = new Date(v).getTime();
@@ -87,7 +93,7 @@ function specOf(r: LeaseRecord): V1Lease['spec'] {
 }
 
 export class LeaderElector {
-  private readonly api: CoordinationV1Api;
+  private readonly client: KubeClient;
   private readonly leaseMs: number;
   private readonly renewDeadlineMs: number;
   private readonly retryMs: number;
@@ -120,7 +126,7 @@ export class LeaderElector {
         `${where}: renewDeadlineSeconds (${renew}) must be greater than ${jitterFactor} × retryPeriodSeconds (${retry})`,
       );
     }
-    this.api = opts.kubeConfig.makeApiClient(CoordinationV1Api);
+    this.client = new KubeClient(opts.kubeConfig, { maxSockets: 2 });
     this.leaseMs = lease * 1000;
     this.renewDeadlineMs = renew * 1000;
     this.retryMs = retry * 1000;
@@ -174,6 +180,8 @@ export class LeaderElector {
         await this.release();
         await this.stopLeading();
       }
+      // Its idle keep-alive connection closes with it (a later run() opens a new one).
+      this.client.close();
       this.done = undefined;
     }
   }
@@ -215,7 +223,7 @@ export class LeaderElector {
     const now = new Date();
     let current: V1Lease;
     try {
-      current = await this.api.readNamespacedLease({ name, namespace });
+      current = await this.client.get<V1Lease>(leases, namespace, name);
     } catch (err) {
       if (statusCode(err) !== 404) throw err;
       const record: LeaseRecord = {
@@ -226,10 +234,7 @@ export class LeaderElector {
         leaseTransitions: 0,
       };
       try {
-        await this.api.createNamespacedLease({
-          namespace,
-          body: { apiVersion: 'coordination.k8s.io/v1', kind: 'Lease', metadata: { name, namespace }, spec: specOf(record) },
-        });
+        await this.client.create(leases, namespace, { apiVersion: 'coordination.k8s.io/v1', kind: 'Lease', metadata: { name, namespace }, spec: specOf(record) });
       } catch (createErr) {
         // Another candidate created it first: it holds the lease; try again next period.
         if (statusCode(createErr) === 409) return false;
@@ -264,25 +269,21 @@ export class LeaderElector {
     const { namespace, name } = this.opts;
     const m = current.metadata ?? {};
     try {
-      await this.api.replaceNamespacedLease({
-        name,
-        namespace,
-        body: {
-          apiVersion: 'coordination.k8s.io/v1',
-          kind: 'Lease',
-          // A plain metadata copy: timestamps stay the server's, managedFields are kept server-side.
-          metadata: {
-            name,
-            namespace,
-            uid: m.uid,
-            resourceVersion: m.resourceVersion,
-            labels: m.labels,
-            annotations: m.annotations,
-            ownerReferences: m.ownerReferences,
-            finalizers: m.finalizers,
-          },
-          spec: specOf(record),
+      await this.client.update(leases, {
+        apiVersion: 'coordination.k8s.io/v1',
+        kind: 'Lease',
+        // A plain metadata copy: timestamps stay the server's, managedFields are kept server-side.
+        metadata: {
+          name,
+          namespace,
+          uid: m.uid,
+          resourceVersion: m.resourceVersion,
+          labels: m.labels,
+          annotations: m.annotations,
+          ownerReferences: m.ownerReferences as never,
+          finalizers: m.finalizers,
         },
+        spec: specOf(record),
       });
       return true;
     } catch (err) {
@@ -326,7 +327,7 @@ export class LeaderElector {
   private async release(): Promise<void> {
     const { namespace, name, identity } = this.opts;
     try {
-      const current = await this.api.readNamespacedLease({ name, namespace });
+      const current = await this.client.get<V1Lease>(leases, namespace, name);
       const old = recordOf(current);
       if (old.holderIdentity !== identity) return;
       const now = microTime(new Date());

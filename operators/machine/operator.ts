@@ -28,6 +28,8 @@ export const LEASE_NAME = 'kok-machine-operator';
 
 /** Machines reconciled at once unless told otherwise. */
 export const DEFAULT_CONCURRENCY = 16;
+/** How long Machine events wait to enqueue their CloudTarget, so a burst costs one status pass. */
+const TARGET_COALESCE_MS = 1_000;
 
 export interface MachineOperatorOptions extends OperatorProcessOptions {
   /** Machines reconciled at once. @default DEFAULT_CONCURRENCY */
@@ -82,7 +84,8 @@ export class MachineOperator extends OperatorProcess {
     const targetReconciler = new CloudTargetReconciler({ client, targets, providers, machines, events, orphanGraceMs: this.opts.orphanGraceMs });
     const targetController = new Controller({ name: 'cloudtarget', reconcile: targetReconciler.reconcile, concurrency: 2, metrics, onError: onError('cloudtarget') });
     targetController.watch(targets);
-    targetController.watch(machines, (m) => [m.spec.targetRef.name]);
+    // A target's status sums every instance at its provider: at most one look per second, however many Machines change.
+    targetController.watch(machines, (m) => [m.spec.targetRef.name], { coalesceMs: TARGET_COALESCE_MS });
 
     await Promise.all([machineController.start(), poolController.start(), targetController.start()]);
     log.info('machine controllers started');

@@ -21,6 +21,16 @@ export interface ControllerOptions {
 interface Watch {
   readonly informer: Informer;
   readonly toKeys: (o: KubeObject) => Iterable<string>;
+  readonly coalesceMs?: number;
+}
+
+export interface WatchOptions {
+  /**
+   * Events of this watch enqueue their keys this long after the first of them, so a burst of
+   * changes costs one reconcile per window — for a root that aggregates many objects (a status
+   * summed over every Machine of a target), where reconciling on each event is quadratic.
+   */
+  readonly coalesceMs?: number;
 }
 
 export class Controller {
@@ -43,9 +53,9 @@ export class Controller {
   }
 
   /** Watches the root kind (keys are the objects' own) or, with `toKeys`, a kind that maps to roots. */
-  watch<T extends KubeObject>(informer: Informer<T>, toKeys: (o: T) => Iterable<string> = (o) => [objectKey(o)]): this {
+  watch<T extends KubeObject>(informer: Informer<T>, toKeys: (o: T) => Iterable<string> = (o) => [objectKey(o)], opts: WatchOptions = {}): this {
     if (this.started) throw new Error(`controller ${this.opts.name}: add watches before start()`);
-    this.watches.push({ informer: informer as unknown as Informer, toKeys: toKeys as Watch['toKeys'] });
+    this.watches.push({ informer: informer as unknown as Informer, toKeys: toKeys as Watch['toKeys'], coalesceMs: opts.coalesceMs });
     return this;
   }
 
@@ -59,9 +69,14 @@ export class Controller {
     await Promise.all(this.watches.map((w) => w.informer.waitForSync()));
     // Handlers added after the sync hear every cached object as an add first.
     for (const w of this.watches) {
-      const enqueue = (o: KubeObject) => {
-        for (const key of w.toKeys(o)) this.queue.add(key);
-      };
+      const coalesceMs = w.coalesceMs;
+      const enqueue = coalesceMs
+        ? (o: KubeObject) => {
+            for (const key of w.toKeys(o)) this.queue.addAfter(key, coalesceMs);
+          }
+        : (o: KubeObject) => {
+            for (const key of w.toKeys(o)) this.queue.add(key);
+          };
       w.informer.on({ add: enqueue, update: (_old, o) => enqueue(o), delete: enqueue });
     }
   }

@@ -18,6 +18,26 @@ export interface Child {
   output(): string;
 }
 
+/** Node's arguments to write a CPU profile of a child into DIR/<who>, when profiling. */
+export function profileArgs(dir: string | undefined, who: string): string[] {
+  return dir ? ['--cpu-prof', '--cpu-prof-dir', join(dir, who)] : [];
+}
+
+/**
+ * SIGINT, then waits for each child to exit on its own: a profiled child writes its profile only
+ * on a normal exit (a meta-cluster with many control planes can take a minute to stop).
+ */
+export async function stopForProfile(children: Child[], timeoutMs = 90_000): Promise<void> {
+  await Promise.all(
+    children.map((child) => {
+      if (child.proc.exitCode !== null) return undefined;
+      const exited = new Promise((r) => child.proc.once('exit', r));
+      child.proc.kill('SIGINT');
+      return Promise.race([exited, new Promise((r) => setTimeout(r, timeoutMs))]);
+    }),
+  );
+}
+
 export function startChild(args: string[], env: Record<string, string> = {}, nodeArgs: string[] = []): Child {
   const proc = spawn(process.execPath, [...nodeArgs, '--import', 'tsx', kokCli, ...args], {
     cwd: repoRoot,

@@ -30,7 +30,7 @@ import { KubeClient, type KubeObject } from '../../operators/runtime/client.js';
 import { Informer } from '../../operators/runtime/informer.js';
 import { clusterResource } from '../../operators/cluster/reconcile.js';
 import { generateToken } from '../../meta-cluster/pki/kubeconfig.js';
-import { gauge, httpsGet, startChild, type Child } from './children.js';
+import { gauge, httpsGet, profileArgs, startChild, stopForProfile, type Child } from './children.js';
 import { benchOptions, missedTargets, printTable, progress, scratchRun, waitUntil, writeResult, type Metric, procStatusMiB } from './report.js';
 
 /** histogram_quantile over the cumulative `le` buckets of one histogram in a Prometheus text page. */
@@ -85,7 +85,7 @@ async function runFleet(opts: { count: number; nodes: number; runtime: 'simulate
     },
   });
   try {
-    const prof = (who: string) => (opts.cpuProfDir ? ['--cpu-prof', '--cpu-prof-dir', join(opts.cpuProfDir, opts.runtime, who)] : []);
+    const prof = (who: string) => profileArgs(opts.cpuProfDir, join(opts.runtime, who));
     meta = startChild(
       ['meta-cluster', 'start', '--data-dir', join(scratch.tmp, 'meta'), '--nodes', String(opts.nodes), '--control-plane-runtime', opts.runtime],
       {},
@@ -133,14 +133,7 @@ async function runFleet(opts: { count: number; nodes: number; runtime: 'simulate
     const text = await httpsGet(metricsUrl, token);
     const mem = procStatusMiB(operator.proc.pid!);
     await informer.stop();
-    if (opts.cpuProfDir) {
-      // SIGINT lets both stop and exit normally, which writes their profiles.
-      for (const child of [operator, meta]) {
-        const exited = new Promise((r) => child.proc.once('exit', r));
-        child.proc.kill('SIGINT');
-        await Promise.race([exited, new Promise((r) => setTimeout(r, 15_000))]);
-      }
-    }
+    if (opts.cpuProfDir) await stopForProfile([operator, meta]);
     return {
       readySec,
       ready: ready.size,

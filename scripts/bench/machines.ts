@@ -15,6 +15,8 @@
  *
  * Args: --clusters N (100)  --machines N per cluster (100)  --timeout S (per run, 600)
  *       --check (exit 1 on a missed target)
+ *       --cpu-prof DIR (profile every child: DIR/meta-cluster, DIR/cluster-operator,
+ *       DIR/machine-operator; in each, the largest file is the main thread)
  */
 import { loadavg } from 'node:os';
 import { join } from 'node:path';
@@ -26,7 +28,7 @@ import { KubeClient, type KubeObject } from '../../operators/runtime/client.js';
 import { Informer } from '../../operators/runtime/informer.js';
 import { generateToken } from '../../meta-cluster/pki/kubeconfig.js';
 import { resources } from '../../meta-cluster/controllers/resources.js';
-import { gauge, httpsGet, startChild, type Child } from './children.js';
+import { gauge, httpsGet, profileArgs, startChild, stopForProfile, type Child } from './children.js';
 import { benchOptions, missedTargets, printTable, procStatusMiB, progress, scratchRun, waitUntil, writeResult, type Metric } from './report.js';
 
 const readyCondition = (o: KubeObject) => (o.status?.conditions ?? []).some((c: { type: string; status: string }) => c.type === 'Ready' && c.status === 'True');
@@ -54,12 +56,13 @@ export async function run(args: string[]): Promise<number> {
     },
   });
   try {
-    const meta = startChild(['meta-cluster', 'start', '--data-dir', join(scratch.tmp, 'meta'), '--nodes', '20', '--control-plane-runtime', 'embedded']);
+    const prof = (who: string) => profileArgs(cfg.cpuProfDir, who);
+    const meta = startChild(['meta-cluster', 'start', '--data-dir', join(scratch.tmp, 'meta'), '--nodes', '20', '--control-plane-runtime', 'embedded'], {}, prof('meta-cluster'));
     children.push(meta);
     const kubeconfig = await meta.waitFor(/kubeconfig: (\S+)/, 120_000);
-    children.push(startChild(['operator', 'run', 'cluster', '--kubeconfig', kubeconfig, '--no-leader-elect', '--metrics-port', '0', '--concurrency', '16']));
+    children.push(startChild(['operator', 'run', 'cluster', '--kubeconfig', kubeconfig, '--no-leader-elect', '--metrics-port', '0', '--concurrency', '16'], {}, prof('cluster-operator')));
     const token = generateToken();
-    const machineOp = startChild(['operator', 'run', 'machine', '--kubeconfig', kubeconfig, '--no-leader-elect', '--metrics-port', '0', '--concurrency', '32'], { KOK_METRICS_TOKEN: token });
+    const machineOp = startChild(['operator', 'run', 'machine', '--kubeconfig', kubeconfig, '--no-leader-elect', '--metrics-port', '0', '--concurrency', '32'], { KOK_METRICS_TOKEN: token }, prof('machine-operator'));
     children.push(machineOp);
     const metricsUrl = await machineOp.waitFor(/metrics: (\S+)/, 60_000);
 
@@ -127,6 +130,7 @@ export async function run(args: string[]): Promise<number> {
 
     const latency = await runPools('latency', { provisionSeconds: 10, bootSeconds: 2, jitter: 0.2 });
     await machines.stop();
+    if (cfg.cpuProfDir) await stopForProfile(children);
     const overheadPct = ((latency.readySec - latency.slowestLatencySec) / latency.slowestLatencySec) * 100;
 
     const metrics: Metric[] = [

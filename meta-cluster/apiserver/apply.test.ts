@@ -246,6 +246,31 @@ describe('recordUpdate', () => {
     expect(entry(out, 'scaler', 'Update')).toBeUndefined();
   });
 
+  it('a writer changing again the fields it alone owns keeps every set and moves only its own time', () => {
+    const live = stored(apply(undefined, config(), 'kubectl').object);
+    const first = structuredClone(live);
+    first.spec.replicas = 4;
+    const once = stored(recordUpdate(live, first, 'scaler', 'Update', 'apps/v1', t0));
+    const second = structuredClone(once);
+    second.spec.replicas = 5;
+    const out = recordUpdate(once, second, 'scaler', 'Update', 'apps/v1', t1);
+    expect(entries(out).map((e) => [e.manager, e.time])).toEqual([
+      ['kubectl', '2024-05-01T10:00:00Z'],
+      ['scaler', '2024-05-01T11:00:00Z'],
+    ]);
+    expect(entry(out, 'scaler', 'Update')!.fieldsV1).toEqual({ 'f:spec': { 'f:replicas': {} } });
+    expect(entry(out, 'kubectl')!.fieldsV1).toEqual(entry(once, 'kubectl')!.fieldsV1);
+    // The stored entries are not touched: the next read still sees the first write's time.
+    expect(entry(once, 'scaler', 'Update')!.time).toBe('2024-05-01T10:00:00Z');
+
+    // Another writer of the same field takes it over (the full computation).
+    const third = structuredClone(stored(out));
+    third.spec.replicas = 6;
+    const taken = recordUpdate(stored(out), third, 'hpa', 'Update', 'apps/v1', t1);
+    expect(entry(taken, 'scaler', 'Update')).toBeUndefined();
+    expect(entry(taken, 'hpa', 'Update')!.fieldsV1).toEqual({ 'f:spec': { 'f:replicas': {} } });
+  });
+
   it('takes managedFields sent with the write as the new baseline', () => {
     const live = stored(apply(undefined, config(), 'kubectl').object);
     const after = structuredClone(live);

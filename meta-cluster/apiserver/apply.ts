@@ -347,14 +347,47 @@ function decodeOwners(managedFields: unknown): Owner[] {
   });
 }
 
-/** Sets `metadata.managedFields`: empty sets dropped, upstream's order (operation, time, manager, ...). */
-function setOwners(obj: KubeObject, owners: Owner[]): KubeObject {
+/** Upstream's order of managedFields entries: operation, time (seconds), manager, apiVersion, subresource. */
+function sortEntries<T extends Omit<Owner, 'set'>>(entries: T[]): T[] {
   const secs = (t?: string) => (t ? Math.floor(Date.parse(t) / 1000) : 0);
   const cmp = (a = '', b = '') => (a < b ? -1 : a > b ? 1 : 0);
-  const entries = owners
-    .filter((o) => o.set.size > 0)
-    .sort((p, q) => cmp(p.operation, q.operation) || secs(p.time) - secs(q.time) || cmp(p.manager, q.manager) ||
-      cmp(p.apiVersion, q.apiVersion) || cmp(p.subresource, q.subresource))
+  return entries.sort((p, q) => cmp(p.operation, q.operation) || secs(p.time) - secs(q.time) || cmp(p.manager, q.manager) ||
+    cmp(p.apiVersion, q.apiVersion) || cmp(p.subresource, q.subresource));
+}
+
+/** Whether a FieldsV1 tree has `p` as a member (an empty leaf, or a node marked with "."). */
+function holds(fields: unknown, p: Path): boolean {
+  let node = fields;
+  for (const el of p) {
+    if (!isObject(node)) return false;
+    node = node[el];
+  }
+  return isObject(node) && (Object.hasOwn(node, '.') || Object.keys(node).length === 0);
+}
+
+/**
+ * The common update — a manager writing again fields it already owns alone (a controller's status,
+ * a kubelet's heartbeat) — changes no entry's set, only that manager's time: then the stored
+ * entries are returned as they are, without decoding and re-encoding every set. Undefined when
+ * some set would change (or an entry is not one kok wrote), for the full computation.
+ */
+function entriesIfOwnershipUnchanged(stored: ManagedFieldsEntry[], self: string, changed: FieldSet, removed: FieldSet): ManagedFieldsEntry[] | undefined {
+  if (removed.size > 0) return undefined;
+  let mine: ManagedFieldsEntry | undefined;
+  for (const e of stored) {
+    if (!isObject(e) || (e.operation !== 'Apply' && e.operation !== 'Update') || !isObject(e.fieldsV1)) return undefined;
+    if (ownerKey(e) === self) mine = e;
+  }
+  if (changed.size > 0 && !mine) return undefined;
+  for (const p of changed) {
+    for (const e of stored) if (holds(e.fieldsV1, p) !== (e === mine)) return undefined;
+  }
+  return [...stored];
+}
+
+/** Sets `metadata.managedFields`: empty sets dropped, upstream's order (operation, time, manager, ...). */
+function setOwners(obj: KubeObject, owners: Owner[]): KubeObject {
+  const entries = sortEntries(owners.filter((o) => o.set.size > 0))
     .map(({ manager, operation, apiVersion, time, subresource, set }): ManagedFieldsEntry => ({
       manager, operation, apiVersion, ...(time ? { time } : {}), fieldsType: 'FieldsV1', fieldsV1: set.toFieldsV1(),
       ...(subresource ? { subresource } : {}),
@@ -448,11 +481,22 @@ export function recordUpdate(
 ): KubeObject {
   const ctx: Ctx = { kind: opts.kind ?? String(after.kind ?? ''), custom: opts.custom ?? false };
   const sent = after.metadata.managedFields;
-  const owners = decodeOwners(Array.isArray(sent) && sent.length > 0 ? sent : before?.metadata.managedFields);
+  const stored = before?.metadata.managedFields;
   const diff = compare(before ?? {}, after, ctx);
   const changed = diff.added.union(diff.modified);
-
   const self: Owner = { manager, operation, apiVersion, set: changed, ...(opts.subresource ? { subresource: opts.subresource } : {}) };
+
+  const sentStored = !Array.isArray(sent) || sent.length === 0 || sent === stored || jsonEqual(sent, stored);
+  if (sentStored && Array.isArray(stored)) {
+    const unchanged = entriesIfOwnershipUnchanged(stored as ManagedFieldsEntry[], ownerKey(self), changed, diff.removed);
+    if (unchanged) {
+      const entries = changed.size > 0 ? unchanged.map((e) => (ownerKey(e) === ownerKey(self) ? { ...e, time: rfc3339(now) } : e)) : unchanged;
+      after.metadata.managedFields = sortEntries(entries);
+      return after;
+    }
+  }
+
+  const owners = decodeOwners(Array.isArray(sent) && sent.length > 0 ? sent : stored);
   const previous = owners.find((o) => ownerKey(o) === ownerKey(self));
   const next = owners.filter((o) => o !== previous).map((o) => ({ ...o, set: o.set.minus(changed).minus(diff.removed) }));
   const mine = previous ? { ...previous, set: previous.set.minus(diff.removed).union(changed) } : self;

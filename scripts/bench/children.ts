@@ -1,15 +1,26 @@
 /**
- * Child processes of the benchmarks, started through the `kok` CLI exactly as a user would, and
- * how the benchmarks read their /metrics.
+ * Child processes of the benchmarks, started through the compiled `kok` CLI as kok's image runs it
+ * (`npm run build` → dist/scripts/kok.js, no TypeScript loader in the process), and how the
+ * benchmarks read their /metrics.
  */
-import { spawn, type ChildProcess } from 'node:child_process';
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { request } from 'node:https';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 const here = dirname(fileURLToPath(import.meta.url));
 const repoRoot = resolve(here, '..', '..');
-const kokCli = join(repoRoot, 'scripts', 'kok.ts');
+let compiledCli: string | undefined;
+
+/** Builds dist/ once per benchmark run (`npm run build`), so children run what the image runs. */
+function kokCli(): string {
+  if (compiledCli) return compiledCli;
+  process.stderr.write('building the kok CLI (npm run build) …\n');
+  const r = spawnSync(process.execPath, [join(repoRoot, 'node_modules', 'typescript', 'bin', 'tsc'), '-p', join(repoRoot, 'tsconfig.build.json')], { cwd: repoRoot, stdio: 'inherit' });
+  if (r.status !== 0) throw new Error(`npm run build failed (exit ${r.status})`);
+  compiledCli = join(repoRoot, 'dist', 'scripts', 'kok.js');
+  return compiledCli;
+}
 
 export interface Child {
   proc: ChildProcess;
@@ -39,7 +50,7 @@ export async function stopForProfile(children: Child[], timeoutMs = 90_000): Pro
 }
 
 export function startChild(args: string[], env: Record<string, string> = {}, nodeArgs: string[] = []): Child {
-  const proc = spawn(process.execPath, [...nodeArgs, '--import', 'tsx', kokCli, ...args], {
+  const proc = spawn(process.execPath, [...nodeArgs, kokCli(), ...args], {
     cwd: repoRoot,
     stdio: ['ignore', 'pipe', 'pipe'],
     env: { ...process.env, KOK_LOG_LEVEL: 'warn', ...env },

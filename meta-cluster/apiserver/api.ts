@@ -137,6 +137,7 @@ export class Api {
   }
 
   /** Unknown fields, pruning and defaulting; returns warnings for fieldValidation=Warn. */
+  /** `obj` is the write's own copy (never the stored object): pruning and defaults change it in place. */
   private decode(r: ServedResource, obj: KubeObject, fv: FieldValidation): { object: KubeObject; warnings: string[] } {
     const unknown = r.custom ? r.schema.unknownFields(obj) : unknownBuiltinFields(r.model, obj);
     const warnings: string[] = [];
@@ -145,13 +146,9 @@ export class Api {
       throw badRequest(`strict decoding error: ${list.join(', ')}`);
     }
     if (unknown.length && fv === 'Warn') warnings.push(...unknown.map((f) => `unknown field "${f}"`));
-    let object = obj;
-    if (r.custom) {
-      object = r.schema.applyDefaults(r.schema.prune(obj));
-    } else {
-      applyBuiltinDefaults(r.plural, object);
-    }
-    return { object, warnings };
+    if (r.custom) r.schema.pruneAndDefaultInPlace(obj);
+    else applyBuiltinDefaults(r.plural, obj);
+    return { object: obj, warnings };
   }
 
   private validate(r: ServedResource, obj: KubeObject, old?: KubeObject): void {
@@ -275,7 +272,9 @@ export class Api {
     const old = current.object;
     let next: KubeObject;
     if (opts.subresource === 'status') {
-      next = { ...clone(old), status: input.status };
+      // The stored object without its status (which the write replaces) is the write's own copy.
+      const { status: _replaced, ...rest } = old;
+      next = { ...clone(rest), status: input.status };
     } else {
       next = input;
       if (r.status) {
@@ -384,7 +383,8 @@ export class Api {
     }
     const applied = this.checkIdentity(r, opts.ownBody ? body : clone(body), namespace, name);
     const { object } = serverSideApply({
-      live: current && this.served(r, current.object),
+      // A copy: the merged object shares the subtrees it leaves alone, and decoding changes it in place.
+      live: current && clone(this.served(r, current.object)),
       applied,
       manager: opts.fieldManager,
       force: Boolean(opts.force),

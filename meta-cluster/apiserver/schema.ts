@@ -46,6 +46,8 @@ export interface CompiledSchema {
   prune<T>(obj: T): T;
   /** A copy with structural defaults applied. */
   applyDefaults<T>(obj: T): T;
+  /** prune then applyDefaults on an object the caller owns, without copying it. */
+  pruneAndDefaultInPlace(obj: unknown): void;
   /** Schema violations as 422 causes; metadata is validated elsewhere. */
   validate(obj: unknown): StatusCause[];
 }
@@ -72,6 +74,10 @@ export function compileSchema(openAPIV3Schema: object, { kind, group }: { kind: 
       const copy = clone(obj);
       applyDefaultsInPlace(copy, schema);
       return copy;
+    },
+    pruneAndDefaultInPlace(obj) {
+      unknown(obj, (parent, k) => delete parent[k]);
+      applyDefaultsInPlace(obj, schema);
     },
     validate(obj) {
       const fn = compiled(key, schema);

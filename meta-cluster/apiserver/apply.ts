@@ -486,18 +486,19 @@ export function recordUpdate(
   const changed = diff.added.union(diff.modified);
   const self: Owner = { manager, operation, apiVersion, set: changed, ...(opts.subresource ? { subresource: opts.subresource } : {}) };
 
+  const selfKey = ownerKey(self);
   const sentStored = !Array.isArray(sent) || sent.length === 0 || sent === stored || jsonEqual(sent, stored);
   if (sentStored && Array.isArray(stored)) {
-    const unchanged = entriesIfOwnershipUnchanged(stored as ManagedFieldsEntry[], ownerKey(self), changed, diff.removed);
+    const unchanged = entriesIfOwnershipUnchanged(stored as ManagedFieldsEntry[], selfKey, changed, diff.removed);
     if (unchanged) {
-      const entries = changed.size > 0 ? unchanged.map((e) => (ownerKey(e) === ownerKey(self) ? { ...e, time: rfc3339(now) } : e)) : unchanged;
+      const entries = changed.size > 0 ? unchanged.map((e) => (ownerKey(e) === selfKey ? { ...e, time: rfc3339(now) } : e)) : unchanged;
       after.metadata.managedFields = sortEntries(entries);
       return after;
     }
   }
 
   const owners = decodeOwners(Array.isArray(sent) && sent.length > 0 ? sent : stored);
-  const previous = owners.find((o) => ownerKey(o) === ownerKey(self));
+  const previous = owners.find((o) => ownerKey(o) === selfKey);
   const next = owners.filter((o) => o !== previous).map((o) => ({ ...o, set: o.set.minus(changed).minus(diff.removed) }));
   const mine = previous ? { ...previous, set: previous.set.minus(diff.removed).union(changed) } : self;
   if (changed.size > 0) mine.time = rfc3339(now);

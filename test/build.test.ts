@@ -18,7 +18,7 @@ let out: string;
 beforeAll(async () => {
   mkdirSync(cacheDir, { recursive: true });
   out = mkdtempSync(join(cacheDir, 'kok-build-test-'));
-  await run(process.execPath, [join(repoRoot, 'node_modules', 'typescript', 'bin', 'tsc'), '-p', join(repoRoot, 'tsconfig.build.json'), '--outDir', out], { cwd: repoRoot });
+  await run('npm', ['run', '--silent', 'build', '--', '--outDir', out], { cwd: repoRoot });
 }, 120_000);
 afterAll(() => {
   if (out) rmSync(out, { recursive: true, force: true });

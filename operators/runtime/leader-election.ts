@@ -15,8 +15,9 @@
  * every retry period for as long as it runs, and client-node's generated APIs open a new TLS
  * connection (new secure context, full handshake on both ends) for every call.
  */
-import type { KubeConfig, V1Lease, V1MicroTime } from '@kubernetes/client-node';
-import { KubeClient } from './client.js';
+import type { KubeConfig } from '@kubernetes/client-node';
+import { resources } from '../../meta-cluster/controllers/resources.js';
+import { KubeClient, type KubeObject } from './client.js';
 import { microTime } from './time.js';
 
 export { microTime };
@@ -54,7 +55,10 @@ interface LeaseRecord {
   leaseTransitions: number;
 }
 
-const leases = { group: 'coordination.k8s.io', version: 'v1', plural: 'leases', namespaced: true } as const;
+/** A Lease as JSON: its times are MicroTime strings. */
+interface Lease extends KubeObject {
+  spec?: Partial<LeaseRecord>;
+}
 
 /** The status code of a failed API call (KubeApiError), if it has one. */
 function statusCode(err: unknown): number | undefined {
@@ -62,33 +66,19 @@ function statusCode(err: unknown): number | undefined {
   return typeof code === 'number' ? code : undefined;
 }
 
-/** Lease times come back as strings; Dates are accepted too. */
-function timeOf(v: unknown): number | undefined {
-  if (typeof v !== 'string' && !(v instanceof Date)) return undefined;
-  const t = new Date(v).getTime();
+function timeOf(v: string | undefined): number | undefined {
+  const t = v === undefined ? NaN : Date.parse(v);
   return Number.isNaN(t) ? undefined : t;
 }
 
-function recordOf(lease: V1Lease): LeaseRecord {
+function recordOf(lease: Lease): LeaseRecord {
   const spec = lease.spec ?? {};
-  const str = (v: unknown) => (v === undefined || v === null ? undefined : typeof v === 'string' ? v : microTime(new Date(v as Date)));
   return {
     holderIdentity: spec.holderIdentity ?? '',
     leaseDurationSeconds: spec.leaseDurationSeconds ?? 0,
-    acquireTime: str(spec.acquireTime),
-    renewTime: str(spec.renewTime),
+    acquireTime: spec.acquireTime ?? undefined,
+    renewTime: spec.renewTime ?? undefined,
     leaseTransitions: spec.leaseTransitions ?? 0,
-  };
-}
-
-/** The spec to send: times stay strings so their six digits reach the wire unchanged. */
-function specOf(r: LeaseRecord): V1Lease['spec'] {
-  return {
-    holderIdentity: r.holderIdentity,
-    leaseDurationSeconds: r.leaseDurationSeconds,
-    acquireTime: r.acquireTime as unknown as V1MicroTime,
-    renewTime: r.renewTime as unknown as V1MicroTime,
-    leaseTransitions: r.leaseTransitions,
   };
 }
 
@@ -221,9 +211,9 @@ export class LeaderElector {
   private async tryAcquireOrRenew(): Promise<boolean> {
     const { namespace, name, identity } = this.opts;
     const now = new Date();
-    let current: V1Lease;
+    let current: Lease;
     try {
-      current = await this.client.get<V1Lease>(leases, namespace, name);
+      current = await this.client.get<Lease>(resources.leases, namespace, name);
     } catch (err) {
       if (statusCode(err) !== 404) throw err;
       const record: LeaseRecord = {
@@ -234,7 +224,7 @@ export class LeaderElector {
         leaseTransitions: 0,
       };
       try {
-        await this.client.create(leases, namespace, { apiVersion: 'coordination.k8s.io/v1', kind: 'Lease', metadata: { name, namespace }, spec: specOf(record) });
+        await this.client.create(resources.leases, namespace, { apiVersion: 'coordination.k8s.io/v1', kind: 'Lease', metadata: { name, namespace }, spec: record });
       } catch (createErr) {
         // Another candidate created it first: it holds the lease; try again next period.
         if (statusCode(createErr) === 409) return false;
@@ -265,11 +255,11 @@ export class LeaderElector {
   }
 
   /** PUT with the resourceVersion that was read; false when someone else wrote the lease in between. */
-  private async replace(current: V1Lease, record: LeaseRecord): Promise<boolean> {
+  private async replace(current: Lease, record: LeaseRecord): Promise<boolean> {
     const { namespace, name } = this.opts;
     const m = current.metadata ?? {};
     try {
-      await this.client.update(leases, {
+      await this.client.update(resources.leases, {
         apiVersion: 'coordination.k8s.io/v1',
         kind: 'Lease',
         // A plain metadata copy: timestamps stay the server's, managedFields are kept server-side.
@@ -280,10 +270,10 @@ export class LeaderElector {
           resourceVersion: m.resourceVersion,
           labels: m.labels,
           annotations: m.annotations,
-          ownerReferences: m.ownerReferences as never,
+          ownerReferences: m.ownerReferences,
           finalizers: m.finalizers,
         },
-        spec: specOf(record),
+        spec: record,
       });
       return true;
     } catch (err) {
@@ -327,7 +317,7 @@ export class LeaderElector {
   private async release(): Promise<void> {
     const { namespace, name, identity } = this.opts;
     try {
-      const current = await this.client.get<V1Lease>(leases, namespace, name);
+      const current = await this.client.get<Lease>(resources.leases, namespace, name);
       const old = recordOf(current);
       if (old.holderIdentity !== identity) return;
       const now = microTime(new Date());

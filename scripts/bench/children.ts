@@ -16,7 +16,7 @@ let compiledCli: string | undefined;
 function kokCli(): string {
   if (compiledCli) return compiledCli;
   process.stderr.write('building the kok CLI (npm run build) …\n');
-  const r = spawnSync(process.execPath, [join(repoRoot, 'node_modules', 'typescript', 'bin', 'tsc'), '-p', join(repoRoot, 'tsconfig.build.json')], { cwd: repoRoot, stdio: 'inherit' });
+  const r = spawnSync('npm', ['run', '--silent', 'build'], { cwd: repoRoot, stdio: 'inherit' });
   if (r.status !== 0) throw new Error(`npm run build failed (exit ${r.status})`);
   compiledCli = join(repoRoot, 'dist', 'scripts', 'kok.js');
   return compiledCli;

@@ -1,9 +1,10 @@
 import { afterEach, describe, expect, it } from 'vitest';
+import { statSync } from 'node:fs';
 import { join } from 'node:path';
-import { tempDir } from '../../test/helpers.js';
+import { eventually, tempDir } from '../../test/helpers.js';
 import { CompactedError, KeyExistsError, Store, type StoreEvent } from './store.js';
 
-const dirs: Array<{ remove(): void }> = [];
+const dirs: Array<{ path: string; remove(): void }> = [];
 afterEach(() => dirs.splice(0).forEach((d) => d.remove()));
 
 function open(path?: string) {
@@ -36,6 +37,17 @@ describe('Store', () => {
     expect(store.get('apps/deployments', 'ns', 'b')).toBeUndefined();
     expect(store.get('core/configmaps', 'ns', 'a')?.rev).toBe(3);
     store.close();
+  });
+
+  it('checkpoints the WAL of every open store into its database file, off the event loop', async () => {
+    const stores = [open(), open()];
+    const paths = dirs.map((d) => join(d.path, 'state.db'));
+    const before = paths.map((p) => statSync(p).size);
+    const big = 'x'.repeat(4096);
+    for (const store of stores) for (let i = 0; i < 50; i++) store.put('ADDED', 'core/configmaps', 'ns', `c${i}`, obj(`c${i}`, { data: { big } }));
+    // SQLite's own checkpoints are off (wal_autocheckpoint = 0): only the checkpoint thread moves pages.
+    await eventually(() => paths.every((p, i) => statSync(p).size > before[i] + 50 * 4096));
+    for (const store of stores) store.close();
   });
 
   it('keeps objects, the revision and the event log across a reopen', () => {

@@ -356,6 +356,12 @@ describe('NodeAgent pods', () => {
     expect(podReady(await getPod('apiserver'))).toBe(false);
     up = true;
     await eventually(async () => podReady(await getPod('apiserver')));
+    // Polls that find nothing new write nothing; a change of readiness either way is written.
+    await new Promise((r) => setTimeout(r, 300));
+    up = false;
+    await eventually(async () => !podReady(await getPod('apiserver')));
+    up = true;
+    await eventually(async () => podReady(await getPod('apiserver')));
     const pod = await getPod('apiserver');
     expect(condition(pod, 'kok.dev/Simulated')).toMatchObject({ status: 'False', reason: 'InProcessRuntime', message: expect.stringContaining('fake-apiserver') });
     expect(calls).toEqual([`start apiserver on rt-a at ${pod.status.podIP}`]);

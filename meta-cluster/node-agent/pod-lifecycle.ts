@@ -81,6 +81,8 @@ interface Tracked {
   deletingSeenAt?: number;
   /** The last status written, and the resourceVersion it was computed from. */
   written?: { basedOnRv?: string; json: string };
+  /** What the last sync saw (pod resourceVersion, run state, readiness, restarts) and until when its status holds. */
+  settled?: { seen: string; until: number };
 }
 
 const keyOf = (pod: KubeObject) => `${pod.metadata.namespace}/${pod.metadata.name}`;
@@ -126,8 +128,14 @@ export class PodLifecycle {
     }
     await this.advance(t, pod, ann);
     const now = Date.now();
-    await this.write(pod, t, desiredPodStatus(pod, t.run, ann, now));
+    // A runtime poll that found nothing new — the same pod, state, readiness and restarts, and no
+    // transition due since — would compute the status written or confirmed last time: skip that.
+    const seen = `${pod.metadata.resourceVersion} ${t.run.state} ${t.run.runtimeReady} ${t.run.restartCount}`;
     let next = nextChangeAt(t.run, ann, now);
+    if (t.settled?.seen !== seen || now >= t.settled.until) {
+      await this.write(pod, t, desiredPodStatus(pod, t.run, ann, now));
+      t.settled = { seen, until: next ?? Infinity };
+    }
     if (!t.run.simulated && t.run.state === 'running') next = Math.min(next ?? Infinity, now + this.opts.runtimePollMs);
     return next === undefined ? undefined : { requeueAfterMs: Math.max(0, next - now) };
   }

@@ -58,7 +58,8 @@ export class MachineOperator extends OperatorProcess {
     const providers = new Providers({ simulatedCloudPath: this.opts.simulatedCloudPath, cloud: this.opts.simulatedCloud });
     await providers.open(client);
     const events = new EventRecorder(client, { component: 'kok-machine-operator' });
-    const registry = new ClusterClientRegistry(client, { fieldManager: FIELD_MANAGER });
+    // Every Machine reconcile asks for its cluster's client: the kubeconfig Secret is read at most every 10 s.
+    const registry = new ClusterClientRegistry(client, { fieldManager: FIELD_MANAGER, secretMaxAgeMs: 10_000 });
     const access = new ClusterAccess({ meta: client, metaKubeConfig: this.base.kubeConfig, clusters, registry });
 
     let machineController!: Controller;

@@ -17,8 +17,8 @@ import { META_CLUSTER, type MachinePool, type MachinePoolStatus } from '../../me
 import type { KindDefinition } from '../../meta-cluster/api/v1alpha1/schema-dsl.js';
 import { isAlreadyExists, isNotFound, type KubeClient, type KubeObject } from '../runtime/client.js';
 import type { EventRecorder } from '../runtime/events.js';
-import { parseObjectKey, type Informer } from '../runtime/informer.js';
-import { controllerRef, isControlledBy } from '../runtime/objects.js';
+import { byControllerUid, parseObjectKey, type Informer } from '../runtime/informer.js';
+import { controllerRef } from '../runtime/objects.js';
 import type { ReconcileResult } from '../runtime/workqueue.js';
 import type { MachineObject } from './machine-reconcile.js';
 import { labels, MACHINE_FINALIZER, machineName, stableHash } from './names.js';
@@ -63,11 +63,16 @@ export function toPlanned(m: MachineObject, hash: string): PlannedMachine {
   };
 }
 
+/** The machines informer's index of a pool's Machines (by their controller's uid): each reconcile reads one pool's, not every Machine. */
+const MACHINES_OF_POOL = 'pool';
+
 export class MachinePoolReconciler {
   private readonly now: () => Date;
 
+  /** Adds its index to `deps.machines`, which must not have started yet. */
   constructor(private readonly deps: PoolReconcilerDeps) {
     this.now = deps.now ?? (() => new Date());
+    deps.machines.addIndex(MACHINES_OF_POOL, byControllerUid);
   }
 
   readonly reconcile = async (key: string): Promise<ReconcileResult | void> => {
@@ -75,7 +80,7 @@ export class MachinePoolReconciler {
     const pool = this.deps.pools.get(namespace, name);
     if (!pool || pool.metadata.deletionTimestamp) return;
     const now = this.now();
-    const machines = this.deps.machines.list(namespace).filter((m) => isControlledBy(m, pool));
+    const machines = this.deps.machines.byIndex(MACHINES_OF_POOL, pool.metadata.uid!);
     const hash = templateHash(pool);
     let status: MachinePoolStatus = structuredClone(pool.status ?? {});
     const set = (u: ConditionUpdate) => {

@@ -10,7 +10,7 @@ import { isNotFound, type KubeClient, type KubeObject } from '../runtime/client.
 import type { Informer } from '../runtime/informer.js';
 import type { ReconcileResult } from '../runtime/workqueue.js';
 import type { EventRecorder } from '../runtime/events.js';
-import type { ProviderSource } from './machine-reconcile.js';
+import type { MachineObject, ProviderSource } from './machine-reconcile.js';
 import type { Provider } from './provider/provider.js';
 import { fleetResources } from '../../meta-cluster/api/resources.js';
 
@@ -29,7 +29,7 @@ export class CloudTargetReconciler {
       readonly targets: Informer<CloudTarget & KubeObject>;
       readonly providers: ProviderSource;
       /** Every Machine, to tell leaked instances (no Machine with their uid) from live ones. */
-      readonly machines: Informer<KubeObject>;
+      readonly machines: Informer<MachineObject>;
       readonly events: EventRecorder;
       readonly orphanGraceMs?: number;
       readonly now?: () => Date;

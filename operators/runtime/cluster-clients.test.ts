@@ -98,6 +98,29 @@ describe('ClusterClientRegistry', () => {
     expect((await registry.probe('fleet/web')).message).toMatch(/^not healthy: kubeconfig Secret default\/web-kubeconfig data\["kubeconfig"\] is not a usable kubeconfig/);
   });
 
+  it('with secretMaxAgeMs, reuses a recent read of the Secret and picks a rotation up at the next probe', async () => {
+    const metaServer = await server();
+    const first = await server();
+    const second = await server();
+    const { meta, registry } = setup(metaServer, { secretMaxAgeMs: 60_000, probeIntervalMs: 300 });
+    await kubeconfigSecret(meta, 'web-kubeconfig', first, 'kubeconfig');
+    registry.register('fleet/web', { secretNamespace: 'default', secretName: 'web-kubeconfig', secretKey: 'kubeconfig' });
+    const before = await registry.get('fleet/web');
+    expect(before).toMatchObject({ server: first.url, healthy: true });
+    const secretGets = async () => {
+      const { body } = await metaServer.metrics.render();
+      return Number(body.split('\n').find((l) => l.startsWith('apiserver_request_total{verb="get",resource="core/secrets",code="200"}'))?.split(' ').at(-1) ?? 0);
+    };
+    const reads = await secretGets();
+    for (let i = 0; i < 5; i++) expect((await registry.get('fleet/web'))!.client).toBe(before!.client);
+    // None of the five gets read the Secret (a background probe may have, once).
+    expect(await secretGets()).toBeLessThanOrEqual(reads + 1);
+
+    const rotated = Buffer.from(readFileSync(second.kubeconfigPath, 'utf8')).toString('base64');
+    await meta.patch(resources.secrets, 'default', 'web-kubeconfig', 'merge', { data: { kubeconfig: rotated } });
+    await eventually(async () => (await registry.get('fleet/web'))?.server === second.url);
+  });
+
   it('reports a server that does not answer within the probe timeout', async () => {
     const metaServer = await server();
     const { meta, registry } = setup(metaServer, { probeTimeoutMs: 200 });

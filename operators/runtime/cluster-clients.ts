@@ -51,6 +51,13 @@ export interface ClusterClientRegistryOptions {
   readonly onHealthChange?: (key: string, healthy: boolean, message: string) => void;
   /** Field manager of the built clients. @default 'kok' */
   readonly fieldManager?: string;
+  /**
+   * How old a read of the kubeconfig Secret `get()` may reuse. With 0 every `get()` reads the
+   * Secret (a rotated kubeconfig is used at once); a controller that calls `get()` in every
+   * reconcile sets a few seconds, saving a request per reconcile — the background probe rereads
+   * the Secret every probeIntervalMs regardless. @default 0
+   */
+  readonly secretMaxAgeMs?: number;
 }
 
 interface Built {
@@ -71,6 +78,8 @@ interface Entry {
   /** What onHealthChange last heard. */
   reported?: boolean;
   loading?: Promise<void>;
+  /** When the Secret was last read with a definite answer (found or not found). */
+  readAt?: number;
   probing?: boolean;
   /** Probes started, and the newest whose result was applied: a slow old probe must not overwrite a newer one. */
   probesStarted: number;
@@ -126,7 +135,7 @@ export class ClusterClientRegistry {
   async get(key: string): Promise<ClusterConnection | undefined> {
     const entry = this.entries.get(key);
     if (!entry) return undefined;
-    await this.load(entry);
+    if (entry.readAt === undefined || Date.now() - entry.readAt >= (this.options.secretMaxAgeMs ?? 0)) await this.load(entry);
     const built = entry.built;
     if (!built) return undefined;
     if (entry.health?.client !== built.client) await this.check(key, entry, built);
@@ -184,12 +193,16 @@ export class ClusterClientRegistry {
     try {
       secret = await this.meta.get(resources.secrets, secretNamespace, secretName);
     } catch (err) {
-      if (isNotFound(err)) return this.drop(entry, `${where} not found`);
+      if (isNotFound(err)) {
+        entry.readAt = Date.now();
+        return this.drop(entry, `${where} not found`);
+      }
       // The meta-cluster blinked: keep the client we have, it may well still work.
       entry.loadError = `reading ${where}: ${errorMessage(err)}`;
       return;
     }
     if (!this.isCurrent(entry)) return;
+    entry.readAt = Date.now();
     const resourceVersion = secret.metadata.resourceVersion ?? '';
     if (entry.built && entry.built.resourceVersion === resourceVersion) return;
     const encoded = (secret.data as Record<string, string> | undefined)?.[secretKey];

@@ -47,6 +47,23 @@ describe('Informer', () => {
     expect(inf.list().map((o) => o.metadata.name)).toEqual(['a']);
   });
 
+  it('keeps its indexes in step with adds, updates (values moving) and deletes', async () => {
+    const s = await server();
+    const { inf, client } = informerFor(s);
+    inf.addIndex('team', (o) => (o.data?.teams ? o.data.teams.split(',') : []));
+    await client.create(configmaps, 'default', { metadata: { name: 'a' }, data: { teams: 'red,blue' } });
+    await inf.start();
+    expect(() => inf.addIndex('late', () => [])).toThrow(/before the informer starts/);
+    await client.create(configmaps, 'default', { metadata: { name: 'b' }, data: { teams: 'blue' } });
+    await client.patch(configmaps, 'default', 'a', 'merge', { data: { teams: 'green' } });
+    await eventually(() => inf.byIndex('team', 'green').length === 1);
+    const names = (team: string) => inf.byIndex('team', team).map((o) => o.metadata.name).sort();
+    expect([names('red'), names('blue'), names('green')]).toEqual([[], ['b'], ['a']]);
+    await client.delete(configmaps, 'default', 'b');
+    await eventually(() => names('blue').length === 0);
+    expect(() => inf.byIndex('nope', 'x')).toThrow(/no index nope/);
+  });
+
   it('survives a server restart on the same port and data, catching up without duplicates', async () => {
     const dir = tempDir();
     cleanup.push(() => dir.remove());

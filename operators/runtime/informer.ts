@@ -6,6 +6,7 @@
  */
 import type { KubeClient, KubeObject, ResourceRef, WatchEvent, WatchHandle } from './client.js';
 import { KubeApiError } from './client.js';
+import { controllerOf } from './objects.js';
 
 export interface InformerHandlers<T extends KubeObject = KubeObject> {
   add?(o: T): void;
@@ -49,10 +50,48 @@ export function parseObjectKey(key: string): { namespace: string | undefined; na
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms).unref?.());
 
+/** Index values of an object (client-go's IndexFunc): it is listed under each. */
+export type IndexFunc<T extends KubeObject> = (o: T) => readonly string[];
+
+/** Indexes objects by the values of an IndexFunc: value → key → object. */
+class Index<T extends KubeObject> {
+  private readonly byValue = new Map<string, Map<string, T>>();
+
+  constructor(readonly valuesOf: IndexFunc<T>) {}
+
+  get(value: string): T[] {
+    const objects = this.byValue.get(value);
+    return objects ? [...objects.values()] : [];
+  }
+
+  add(key: string, o: T): void {
+    for (const v of this.valuesOf(o)) {
+      let objects = this.byValue.get(v);
+      if (!objects) this.byValue.set(v, (objects = new Map()));
+      objects.set(key, o);
+    }
+  }
+
+  delete(key: string, o: T): void {
+    for (const v of this.valuesOf(o)) {
+      const objects = this.byValue.get(v);
+      objects?.delete(key);
+      if (objects?.size === 0) this.byValue.delete(v);
+    }
+  }
+}
+
+/** An IndexFunc listing objects under their controller's uid: `byIndex(name, owner.metadata.uid)` are the objects it controls. */
+export const byControllerUid: IndexFunc<KubeObject> = (o) => {
+  const uid = controllerOf(o)?.uid;
+  return uid ? [uid] : [];
+};
+
 export class Informer<T extends KubeObject = KubeObject> {
   private readonly cache = new Map<string, T>();
   /** The cache again, by namespace: controllers list one namespace per reconcile, at any scale. */
-  private readonly byNamespace = new Map<string, Map<string, T>>();
+  private readonly byNamespace = new Index<T>((o) => [o.metadata.namespace ?? '']);
+  private readonly indexes = new Map<string, Index<T>>();
   private readonly handlers: InformerHandlers<T>[] = [];
   private resourceVersion = '';
   private stopped = true;
@@ -84,25 +123,43 @@ export class Informer<T extends KubeObject = KubeObject> {
 
   /** Every cached object, or those of one namespace (from an index: no scan of the whole cache). */
   list(namespace?: string): T[] {
-    if (namespace === undefined) return [...this.cache.values()];
-    const inNamespace = this.byNamespace.get(namespace);
-    return inNamespace ? [...inNamespace.values()] : [];
+    return namespace === undefined ? [...this.cache.values()] : this.byNamespace.get(namespace);
+  }
+
+  /**
+   * Adds an index (client-go's AddIndexers) before the informer starts: `byIndex(name, value)`
+   * then lists the objects with that value without scanning the cache.
+   */
+  addIndex(name: string, valuesOf: IndexFunc<T>): this {
+    if (this.indexes.has(name)) throw new Error(`informer ${this.opts.resource.plural}: index ${name} exists already`);
+    if (this.cache.size > 0) throw new Error(`informer ${this.opts.resource.plural}: add index ${name} before the informer starts`);
+    this.indexes.set(name, new Index(valuesOf));
+    return this;
+  }
+
+  /** The cached objects an index lists under `value`. */
+  byIndex(name: string, value: string): T[] {
+    const index = this.indexes.get(name);
+    if (!index) throw new Error(`informer ${this.opts.resource.plural}: no index ${name}`);
+    return index.get(value);
   }
 
   private put(key: string, o: T): void {
+    const old = this.cache.get(key);
+    if (old) this.unindex(key, old);
     this.cache.set(key, o);
-    const ns = o.metadata.namespace ?? '';
-    let index = this.byNamespace.get(ns);
-    if (!index) this.byNamespace.set(ns, (index = new Map()));
-    index.set(key, o);
+    this.byNamespace.add(key, o);
+    for (const index of this.indexes.values()) index.add(key, o);
   }
 
   private remove(key: string, o: T): void {
     this.cache.delete(key);
-    const ns = o.metadata.namespace ?? '';
-    const index = this.byNamespace.get(ns);
-    index?.delete(key);
-    if (index?.size === 0) this.byNamespace.delete(ns);
+    this.unindex(key, o);
+  }
+
+  private unindex(key: string, o: T): void {
+    this.byNamespace.delete(key, o);
+    for (const index of this.indexes.values()) index.delete(key, o);
   }
 
   /** Starts the loop; resolves once the first list is in the cache. */

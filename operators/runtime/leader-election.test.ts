@@ -126,6 +126,22 @@ describe('LeaderElector against the embedded API server', () => {
     expect(lease.spec?.leaseTransitions).toBe(1);
   });
 
+  it('renews as the leader with one write per period and no read, as client-go does', async () => {
+    const count = async (verb: string) => {
+      const { body } = await server.metrics.render();
+      const line = body.split('\n').find((l) => l.startsWith(`apiserver_request_total{verb="${verb}",resource="coordination.k8s.io/leases",code="200"}`));
+      return Number(line?.split(' ').at(-1) ?? 0);
+    };
+    const a = elector('fast', 'a');
+    await eventually(() => a.e.isLeader());
+    const [gets, updates] = [await count('get'), await count('update')];
+    await sleep(1_500); // six retry periods of 0.25 s
+    expect(await count('get')).toBe(gets);
+    expect(await count('update')).toBeGreaterThanOrEqual(updates + 4);
+    expect(await holder('fast')).toBe('a');
+    expect(a.e.isLeader()).toBe(true);
+  });
+
   it('sends acquireTime and renewTime as MicroTime with six fractional digits', async () => {
     const a = elector('wire', 'a');
     await eventually(() => a.e.isLeader());

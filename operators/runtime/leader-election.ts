@@ -93,6 +93,8 @@ export class LeaderElector {
   private leadership?: AbortController;
   /** The holder as last read or written, and when this candidate last saw the record change. */
   private observed?: LeaseRecord;
+  /** The Lease as this candidate last read or wrote it: a leader renews from it without reading first. */
+  private lease?: Lease;
   private observedAt = 0;
   private reportedLeader?: string;
   private wake?: () => void;
@@ -211,6 +213,20 @@ export class LeaderElector {
   private async tryAcquireOrRenew(): Promise<boolean> {
     const { namespace, name, identity } = this.opts;
     const now = new Date();
+    // client-go's fast path: a leader whose lease is still valid writes the renewal over the Lease
+    // it last wrote — one request instead of a read and a write. A conflict (someone else wrote
+    // the Lease) or any error falls through to the read below.
+    if (this.leading && this.lease && this.observed?.holderIdentity === identity && !this.expired(this.observed, now.getTime())) {
+      const next: LeaseRecord = { ...this.observed, leaseDurationSeconds: this.leaseMs / 1000, renewTime: microTime(now) };
+      try {
+        if (await this.replace(this.lease, next)) {
+          this.observe(next);
+          return true;
+        }
+      } catch (err) {
+        this.report('renewing the lease optimistically failed; reading it again', err);
+      }
+    }
     let current: Lease;
     try {
       current = await this.client.get<Lease>(resources.leases, namespace, name);
@@ -224,7 +240,7 @@ export class LeaderElector {
         leaseTransitions: 0,
       };
       try {
-        await this.client.create(resources.leases, namespace, { apiVersion: 'coordination.k8s.io/v1', kind: 'Lease', metadata: { name, namespace }, spec: record });
+        this.lease = await this.client.create<Lease>(resources.leases, namespace, { apiVersion: 'coordination.k8s.io/v1', kind: 'Lease', metadata: { name, namespace }, spec: record });
       } catch (createErr) {
         // Another candidate created it first: it holds the lease; try again next period.
         if (statusCode(createErr) === 409) return false;
@@ -237,6 +253,7 @@ export class LeaderElector {
       return true;
     }
 
+    this.lease = current;
     const old = recordOf(current);
     this.observe(old);
     if (old.holderIdentity && old.holderIdentity !== identity && !this.expired(old, now.getTime())) return false;
@@ -259,7 +276,7 @@ export class LeaderElector {
     const { namespace, name } = this.opts;
     const m = current.metadata ?? {};
     try {
-      await this.client.update(resources.leases, {
+      this.lease = await this.client.update<Lease>(resources.leases, {
         apiVersion: 'coordination.k8s.io/v1',
         kind: 'Lease',
         // A plain metadata copy: timestamps stay the server's, managedFields are kept server-side.

@@ -18,6 +18,7 @@ import { join } from 'node:path';
 import * as k8s from '@kubernetes/client-node';
 import { SimulatedCloud } from '../operators/machine/provider/simulated.js';
 import { SimulatedCloudHost } from '../operators/machine/provider/simulated-host.js';
+import { SimulatedCloudHostThread } from '../operators/machine/provider/simulated-host-thread.js';
 import { SIMULATED_CLOUD_SECRET } from '../operators/machine/providers.js';
 import { KubeClient, type KubeObject, type ResourceRef } from '../operators/runtime/client.js';
 import { OPERATOR_NAMESPACE } from '../operators/runtime/operator-process.js';
@@ -64,9 +65,12 @@ export interface EmbeddedClusterOptions extends ApiServerOptions {
    * The simulated cloud this process hosts: the instances the machine operator creates at
    * `simulated` CloudTargets boot here, their node agents joining their clusters. Its SQLite file
    * is named to operators in the Secret kok-system/kok-simulated-cloud. false: none.
-   * @default - `<dataDir>/simulated-cloud.db`, polled every second
+   * With `thread: true` (the CLI's choice) the host runs in a worker thread
+   * (SimulatedCloudHostThread), so the kubelets of thousands of machines do not share the API
+   * server's event loop; its nodeAgent settings must then be plain data (no runtimes).
+   * @default - `<dataDir>/simulated-cloud.db`, polled every second, in this thread
    */
-  simulatedCloud?: false | { path?: string; pollIntervalMs?: number; nodeAgent?: Omit<NodeAgentOptions, 'nodes' | 'log'> };
+  simulatedCloud?: false | { path?: string; pollIntervalMs?: number; thread?: boolean; nodeAgent?: Omit<NodeAgentOptions, 'nodes' | 'log'> };
 }
 
 interface Component {
@@ -82,7 +86,7 @@ export interface EmbeddedCluster {
   /** Undefined when controlPlaneRuntime is 'simulated'. */
   controlPlane?: EmbeddedControlPlane;
   /** The simulated cloud and the host that boots its instances; undefined when disabled. */
-  cloud?: { cloud: SimulatedCloud; host: SimulatedCloudHost; path: string };
+  cloud?: { cloud: SimulatedCloud; host: SimulatedCloudHost | SimulatedCloudHostThread; path: string };
   stop(): Promise<void>;
 }
 
@@ -96,6 +100,9 @@ export function defaultNodes(clusterName: string, count: number): SimulatedNodeS
 }
 
 export async function startEmbeddedCluster(opts: EmbeddedClusterOptions): Promise<EmbeddedCluster> {
+  if (opts.simulatedCloud && opts.simulatedCloud.thread && opts.simulatedCloud.nodeAgent?.runtimes) {
+    throw new Error('simulatedCloud.nodeAgent.runtimes: runtimes cannot cross to the host thread; leave simulatedCloud.thread unset to use them');
+  }
   // RBAC unless told otherwise: the install chart's grants are what operators may do here.
   const apiServer = await startApiServer({ ...opts, authorization: opts.authorization ?? 'RBAC' });
   try {
@@ -139,7 +146,10 @@ export async function startEmbeddedCluster(opts: EmbeddedClusterOptions): Promis
   const cloud = cloudPath
     ? (() => {
         const c = new SimulatedCloud(cloudPath);
-        const host = new SimulatedCloudHost({ cloud: c, pollIntervalMs: opts.simulatedCloud ? opts.simulatedCloud.pollIntervalMs : undefined, nodeAgent: opts.simulatedCloud ? opts.simulatedCloud.nodeAgent : undefined });
+        const { pollIntervalMs, nodeAgent, thread } = opts.simulatedCloud || {};
+        const host = thread
+          ? new SimulatedCloudHostThread({ path: cloudPath, pollIntervalMs, nodeAgent })
+          : new SimulatedCloudHost({ cloud: c, pollIntervalMs, nodeAgent });
         return { cloud: c, host, path: cloudPath };
       })()
     : undefined;

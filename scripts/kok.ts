@@ -60,6 +60,8 @@ async function runMetaCluster(opts: StartOptions): Promise<void> {
     controlPlaneRuntime: opts.controlPlaneRuntime,
     auditLogPath: opts.auditLogPath ? resolve(opts.auditLogPath) : undefined,
     authorization: opts.authorizationMode,
+    // The kubelets of the machines it boots run in a worker thread, off the API server's event loop.
+    simulatedCloud: { thread: true },
   });
   const server = cluster.apiServer;
   console.log(`kok meta-cluster serving on ${server.url} (port ${server.port}) with ${opts.nodes} simulated node(s)`);

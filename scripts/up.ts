@@ -47,7 +47,7 @@ export async function up(opts: UpOptions): Promise<void> {
   fleet.forEach(refFor); // a bad fleet file fails before anything starts
 
   console.log(`starting the embedded meta-cluster in ${join(dir, 'meta-cluster')} …`);
-  const meta = await startEmbeddedCluster({ dataDir: join(dir, 'meta-cluster'), port: opts.port, nodes: opts.nodes, clusterName: 'kok' });
+  const meta = await startEmbeddedCluster({ dataDir: join(dir, 'meta-cluster'), port: opts.port, nodes: opts.nodes, clusterName: 'kok', simulatedCloud: { thread: true } });
   // One registry for both operators: their series differ by the controller label.
   const metrics = new OperatorMetrics();
   const operators = [

@@ -93,7 +93,8 @@ beforeAll(async () => {
     nodeAgent: { startLatencyMs: 200, readinessDelayMs: 50, heartbeatIntervalMs: 500, nodeStatusEvery: 1 },
     controlPlaneRetryMs: 200,
     nodeMonitorGracePeriodSeconds: 3,
-    simulatedCloud: { pollIntervalMs: 200, nodeAgent: { heartbeatIntervalMs: 500, nodeStatusEvery: 1 } },
+    // In a worker thread, as the CLI runs it.
+    simulatedCloud: { pollIntervalMs: 200, thread: true, nodeAgent: { heartbeatIntervalMs: 500, nodeStatusEvery: 1 } },
   });
   kc = meta.apiServer.kubeconfigPath;
   cloud = new SimulatedCloud(meta.cloud!.path);
@@ -253,7 +254,7 @@ spec: {minAvailable: 3, selector: {matchLabels: {app: web}}}
     await apply(pool('health', 'dc-east', 2).replace('healthCheck: {nodeNotReadySeconds: 2}', 'healthCheck: {nodeNotReadySeconds: 2, maxUnhealthy: 1}'));
     await waitPool('health', 2);
     const [victim] = await machinesOf('health');
-    expect(meta.cloud!.host.hangKubelet(victim.status.instanceID)).toBe(true);
+    expect(await meta.cloud!.host.hangKubelet(victim.status.instanceID)).toBe(true);
     await eventually(async () => {
       const ms = await machinesOf('health');
       expect(ms.map((m) => m.metadata.name), JSON.stringify(ms.map((m) => [m.metadata.name, m.metadata.deletionTimestamp, m.status]))).not.toContain(victim.metadata.name);

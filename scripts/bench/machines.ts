@@ -64,7 +64,7 @@ export async function run(args: string[]): Promise<number> {
     const kubeconfig = await meta.waitFor(/kubeconfig: (\S+)/, 120_000);
     children.push(startChild(['operator', 'run', 'cluster', '--kubeconfig', kubeconfig, '--no-leader-elect', '--metrics-port', '0', '--concurrency', '16'], {}, prof('cluster-operator')));
     const token = generateToken();
-    const machineOp = startChild(['operator', 'run', 'machine', '--kubeconfig', kubeconfig, '--no-leader-elect', '--metrics-port', '0', '--concurrency', '32'], { KOK_METRICS_TOKEN: token }, prof('machine-operator'));
+    const machineOp = startChild(['operator', 'run', 'machine', '--kubeconfig', kubeconfig, '--no-leader-elect', '--metrics-port', '0', '--concurrency', '64'], { KOK_METRICS_TOKEN: token }, prof('machine-operator'));
     children.push(machineOp);
     const metricsUrl = await machineOp.waitFor(/metrics: (\S+)/, 60_000);
 

@@ -233,6 +233,9 @@ export class Inventory {
       ),
       countLive: db.prepare('SELECT count(*) AS n FROM instances WHERE target = ? AND terminated_at IS NULL'),
       liveByZone: db.prepare('SELECT zone, count(*) AS n FROM instances WHERE target = ? AND terminated_at IS NULL GROUP BY zone'),
+      liveByType: db.prepare(
+        'SELECT machine_type AS machineType, price_per_hour AS pricePerHour, count(*) AS n FROM instances WHERE target = ? AND terminated_at IS NULL GROUP BY machine_type, price_per_hour',
+      ),
       userData: db.prepare('SELECT user_data FROM instances WHERE seq = ?'),
       insert: db.prepare(
         'INSERT INTO instances (target, machine_uid, machine_namespace, machine_name, cluster, machine_type, price_per_hour, ' +
@@ -298,6 +301,11 @@ export class Inventory {
 
   countLive(target: string): number {
     return (this.stmt.countLive.get(target) as { n: number }).n;
+  }
+
+  /** Live instances counted by machine type and the price they were created at: a target's cost without reading every row. */
+  liveByType(target: string): Array<{ machineType: string; pricePerHour: number; n: number }> {
+    return this.stmt.liveByType.all(target) as Array<{ machineType: string; pricePerHour: number; n: number }>;
   }
 
   liveByZone(target: string): Map<string, number> {

@@ -198,8 +198,8 @@ export class SimulatedProvider implements Provider {
     return this.run(() =>
       this.cloud
         .inventory()
-        .list(this.target)
-        .reduce((sum, row) => sum + (this.resolved.machineTypes.get(row.machineType)?.pricePerHour ?? row.pricePerHour), 0),
+        .liveByType(this.target)
+        .reduce((sum, t) => sum + t.n * (this.resolved.machineTypes.get(t.machineType)?.pricePerHour ?? t.pricePerHour), 0),
     );
   }
 

@@ -1,9 +1,9 @@
 /**
  * The simulated cloud host (simulated-host.ts) in a worker thread of its own. At fleet scale the
- * kubelets of the machines it boots are most of what the meta-cluster process does besides
- * serving APIs — 10,000 nodes registering and renewing their Leases are HTTPS clients with their
- * JSON, TLS and timers — and on the API server's event loop they delay every answer it gives. In
- * the thread they use another core; the behaviour is the host's own (the thread runs one), it only
+ * kubelets of the machines it boots are a large part of what the meta-cluster process does
+ * besides serving APIs — 10,000 nodes registering and renewing their Leases are HTTPS clients
+ * with their JSON, TLS and timers — and on the API server's event loop they delay every answer it
+ * gives. In the thread they use another core; the behaviour is the host's own (the thread runs one), it only
  * learns of instance changes by polling the inventory file, as it does for other processes.
  *
  * Messages: the parent sends `{ id, op: 'stats' | 'hangKubelet' | 'stop', instanceId? }` and gets

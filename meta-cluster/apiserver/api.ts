@@ -136,8 +136,10 @@ export class Api {
     }
   }
 
-  /** Unknown fields, pruning and defaulting; returns warnings for fieldValidation=Warn. */
-  /** `obj` is the write's own copy (never the stored object): pruning and defaults change it in place. */
+  /**
+   * Unknown fields, pruning and defaulting; returns warnings for fieldValidation=Warn. `obj` is the
+   * write's own copy (never the stored object): pruning and defaults change it in place.
+   */
   private decode(r: ServedResource, obj: KubeObject, fv: FieldValidation): { object: KubeObject; warnings: string[] } {
     const unknown = r.custom ? r.schema.unknownFields(obj) : unknownBuiltinFields(r.model, obj);
     const warnings: string[] = [];

@@ -17,7 +17,7 @@
  */
 import type { KubeConfig } from '@kubernetes/client-node';
 import { resources } from '../../meta-cluster/controllers/resources.js';
-import { KubeClient, type KubeObject } from './client.js';
+import { isAlreadyExists, isConflict, isNotFound, KubeClient, type KubeObject } from './client.js';
 import { microTime } from './time.js';
 
 export { microTime };
@@ -58,12 +58,6 @@ interface LeaseRecord {
 /** A Lease as JSON: its times are MicroTime strings. */
 interface Lease extends KubeObject {
   spec?: Partial<LeaseRecord>;
-}
-
-/** The status code of a failed API call (KubeApiError), if it has one. */
-function statusCode(err: unknown): number | undefined {
-  const code = (err as { code?: unknown } | null)?.code;
-  return typeof code === 'number' ? code : undefined;
 }
 
 function timeOf(v: string | undefined): number | undefined {
@@ -231,7 +225,7 @@ export class LeaderElector {
     try {
       current = await this.client.get<Lease>(resources.leases, namespace, name);
     } catch (err) {
-      if (statusCode(err) !== 404) throw err;
+      if (!isNotFound(err)) throw err;
       const record: LeaseRecord = {
         holderIdentity: identity,
         leaseDurationSeconds: this.leaseMs / 1000,
@@ -243,8 +237,8 @@ export class LeaderElector {
         this.lease = await this.client.create<Lease>(resources.leases, namespace, { apiVersion: 'coordination.k8s.io/v1', kind: 'Lease', metadata: { name, namespace }, spec: record });
       } catch (createErr) {
         // Another candidate created it first: it holds the lease; try again next period.
-        if (statusCode(createErr) === 409) return false;
-        if (statusCode(createErr) === 404) {
+        if (isAlreadyExists(createErr)) return false;
+        if (isNotFound(createErr)) {
           throw new Error(`Lease ${namespace}/${name}: namespace ${namespace} does not exist; kok's install chart creates it (or: kubectl create namespace ${namespace})`);
         }
         throw createErr;
@@ -294,7 +288,7 @@ export class LeaderElector {
       });
       return true;
     } catch (err) {
-      if (statusCode(err) === 409) return false;
+      if (isConflict(err)) return false;
       throw err;
     }
   }

@@ -1,5 +1,5 @@
 import { afterEach, describe, expect, it } from 'vitest';
-import { statSync } from 'node:fs';
+import { readdirSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { eventually, tempDir } from '../../test/helpers.js';
 import { CompactedError, KeyExistsError, Store, type StoreEvent } from './store.js';
@@ -48,6 +48,18 @@ describe('Store', () => {
     // SQLite's own checkpoints are off (wal_autocheckpoint = 0): only the checkpoint thread moves pages.
     await eventually(() => paths.every((p, i) => statSync(p).size > before[i] + 50 * 4096));
     for (const store of stores) store.close();
+  });
+
+  it('closes as the last connection to its database, leaving no -wal or -shm file behind', async () => {
+    // The checkpoint thread's connection is released before the store's own close returns, so a
+    // caller that removes the directory right after (tests, `kok meta-cluster` teardown) races nothing.
+    const store = open();
+    const path = join(dirs.at(-1)!.path, 'state.db');
+    const before = statSync(path).size;
+    store.put('ADDED', 'core/configmaps', 'ns', 'a', obj('a', { data: { big: 'x'.repeat(8192) } }));
+    await eventually(() => statSync(path).size > before); // the thread has checkpointed: its connection is live
+    store.close();
+    expect(readdirSync(dirs.at(-1)!.path)).toEqual(['state.db']);
   });
 
   it('keeps objects, the revision and the event log across a reopen', () => {

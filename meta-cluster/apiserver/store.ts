@@ -62,12 +62,15 @@ const checkpointerSource = `
 const { workerData, parentPort } = require('node:worker_threads');
 const Database = require(workerData.driver);
 const dbs = new Map();
-parentPort.on('message', ({ id, path }) => {
+parentPort.on('message', ({ id, path, released }) => {
   if (path !== undefined) {
     try { const db = new Database(path); db.pragma('busy_timeout = 1000'); dbs.set(id, db); } catch {}
   } else {
-    dbs.get(id)?.close();
+    try { dbs.get(id)?.close(); } catch {}
     dbs.delete(id);
+    const flag = new Int32Array(released);
+    Atomics.store(flag, 0, 1);
+    Atomics.notify(flag, 0);
   }
 });
 setInterval(() => { for (const db of dbs.values()) { try { db.pragma('wal_checkpoint(PASSIVE)'); } catch {} } }, workerData.intervalMs);
@@ -91,9 +94,17 @@ const checkpointer = {
     this.worker.postMessage({ id, path });
     return id;
   },
+  /**
+   * Stops checkpointing a store and waits (briefly, blocking) until the thread has closed its
+   * connection: the store's own close must be the database's last, which checkpoints the WAL and
+   * removes the -wal and -shm files. Closing first would leave them to the thread, which could
+   * remove them after the caller has gone on to delete the directory.
+   */
   remove(id: number): void {
     if (!this.worker) return;
-    this.worker.postMessage({ id });
+    const released = new SharedArrayBuffer(4);
+    this.worker.postMessage({ id, released });
+    Atomics.wait(new Int32Array(released), 0, 0, 5_000);
     if (--this.stores === 0) {
       void this.worker.terminate();
       this.worker = undefined;

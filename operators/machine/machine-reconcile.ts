@@ -61,7 +61,8 @@ const DEFAULT_DRAIN_TIMEOUT_SECONDS = 300;
 const tokenSecretName = (clusterName: string) => `${clusterName}-bootstrap-token`;
 
 interface Scope {
-  readonly machine: MachineObject;
+  /** As last stored: a spec write in the reconcile replaces it, so the status records its generation. */
+  machine: MachineObject;
   readonly now: Date;
   status: MachineStatus;
   requeueAfterMs?: number;
@@ -89,13 +90,12 @@ export class MachineReconciler {
 
   readonly reconcile = async (key: string): Promise<ReconcileResult | void> => {
     const { namespace, name } = parseObjectKey(key);
-    const machine = this.deps.machines.get(namespace, name);
+    let machine = this.deps.machines.get(namespace, name);
     if (!machine) return;
     if (machine.metadata.deletionTimestamp) return this.reconcileDelete(machine);
-    if (!hasFinalizer(machine, MACHINE_FINALIZER)) {
-      await addFinalizer(this.deps.client, fleetResources.Machine, machine, MACHINE_FINALIZER);
-      return;
-    }
+    // The finalizer is stored before anything exists to clean up; the reconcile goes on with the
+    // stored object (an echo of the write would be one more pass over every new Machine).
+    machine = await addFinalizer(this.deps.client, fleetResources.Machine, machine, MACHINE_FINALIZER);
     const scope: Scope = { machine, now: this.now(), status: structuredClone(machine.status ?? {}) };
     try {
       await this.reconcileNormal(scope);
@@ -221,7 +221,7 @@ export class MachineReconciler {
     scope.status.instanceID = instance.id;
     scope.status.addresses = [{ type: 'InternalIP', address: instance.address }];
     if (machine.spec.providerID !== instance.providerID) {
-      await this.deps.client.patch(fleetResources.Machine, machine.metadata.namespace, machine.metadata.name!, 'merge', {
+      scope.machine = await this.deps.client.patch<MachineObject>(fleetResources.Machine, machine.metadata.namespace, machine.metadata.name!, 'merge', {
         spec: { providerID: instance.providerID, ...(machine.spec.zone ? {} : { zone: instance.zone }) },
       });
     }

@@ -9,7 +9,7 @@ import type { Cluster } from '../../meta-cluster/api/v1alpha1/cluster.js';
 import type { MachinePool } from '../../meta-cluster/api/v1alpha1/machine-pool.js';
 import type { KubeObject } from '../runtime/client.js';
 import { ClusterClientRegistry } from '../runtime/cluster-clients.js';
-import { Controller } from '../runtime/controller.js';
+import { beyondStatus, Controller } from '../runtime/controller.js';
 import { EventRecorder } from '../runtime/events.js';
 import { Informer, stripManagedFields } from '../runtime/informer.js';
 import { controllerOf } from '../runtime/objects.js';
@@ -68,7 +68,8 @@ export class MachineOperator extends OperatorProcess {
     const onError = (controller: string) => (key: string, err: unknown, attempt: number) =>
       log.warn({ controller, key, attempt, err: (err as Error)?.message ?? String(err) }, 'reconcile failed');
     machineController = new Controller({ name: 'machine', reconcile: machineReconciler.reconcile, concurrency: this.opts.concurrency ?? DEFAULT_CONCURRENCY, metrics, onError: onError('machine') });
-    machineController.watch(machines);
+    // The Machine reconciler alone writes Machine status: the echo of its own write is no news.
+    machineController.watch(machines, undefined, { update: beyondStatus });
     // A Cluster becoming Ready (or going) wakes the machines waiting for it.
     machineController.watch(clusters, (c) => machines.list(c.metadata.namespace).filter((m) => m.spec.clusterName === c.metadata.name).map((m) => `${m.metadata.namespace}/${m.metadata.name}`));
 

@@ -1,7 +1,8 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import { eventually, startTestServer } from '../../test/helpers.js';
 import { KubeClient } from './client.js';
-import { Controller } from './controller.js';
+import { beyondStatus, Controller } from './controller.js';
+import { resources } from '../../meta-cluster/controllers/resources.js';
 import { Informer } from './informer.js';
 
 const configmaps = { group: '', version: 'v1', plural: 'configmaps', namespaced: true };
@@ -52,5 +53,34 @@ describe('Controller.watch', () => {
     await Promise.all(Array.from({ length: 20 }, (_, i) => client.patch(configmaps, 'default', `cm-${i}`, 'merge', { data: { v: '2' } })));
     await eventually(() => eager.length >= 2);
     expect(eager.length).toBeGreaterThan(1);
+  });
+
+  it('with update: beyondStatus, an object\'s own status write does not reconcile it again; spec and metadata changes do', async () => {
+    const s = await startTestServer();
+    cleanup.push(() => s.destroy());
+    const client = new KubeClient(s.kubeConfig);
+    cleanup.push(() => client.close());
+    const informer = new Informer({ client, resource: resources.deployments, namespace: 'default' });
+    const reconciled: string[] = [];
+    const controller = new Controller({ name: 'status-writer', reconcile: async (key) => void reconciled.push(key) });
+    controller.watch(informer, undefined, { update: beyondStatus });
+    await controller.start();
+    cleanup.push(() => controller.stop());
+
+    const labels = { app: 'web' };
+    const template = { metadata: { labels }, spec: { containers: [{ name: 'web', image: 'nginx' }] } };
+    await client.create(resources.deployments, 'default', { metadata: { name: 'web' }, spec: { replicas: 1, selector: { matchLabels: labels }, template } });
+    await eventually(() => reconciled.length === 1);
+
+    await client.patch(resources.deployments, 'default', 'web', 'merge', { status: { observedGeneration: 1, replicas: 0 } }, { sub: 'status' });
+    await eventually(() => informer.get('default', 'web')?.status?.observedGeneration === 1);
+    await new Promise((r) => setTimeout(r, 300));
+    expect(reconciled).toHaveLength(1);
+
+    await client.patch(resources.deployments, 'default', 'web', 'merge', { metadata: { annotations: { note: 'x' } } });
+    await eventually(() => reconciled.length === 2);
+    await client.patch(resources.deployments, 'default', 'web', 'merge', { spec: { replicas: 2 } });
+    await eventually(() => reconciled.length === 3);
+    expect(reconciled).toEqual(['default/web', 'default/web', 'default/web']);
   });
 });

@@ -30,6 +30,8 @@ export const LEASE_NAME = 'kok-machine-operator';
 export const DEFAULT_CONCURRENCY = 16;
 /** How long Machine events wait to enqueue their CloudTarget, so a burst costs one status pass. */
 const TARGET_COALESCE_MS = 1_000;
+/** The same for their MachinePool: short, as a pool replaces failed machines. */
+const POOL_COALESCE_MS = 250;
 
 export interface MachineOperatorOptions extends OperatorProcessOptions {
   /** Machines reconciled at once. @default DEFAULT_CONCURRENCY */
@@ -44,7 +46,8 @@ export interface MachineOperatorOptions extends OperatorProcessOptions {
 
 export class MachineOperator extends OperatorProcess {
   constructor(private readonly opts: MachineOperatorOptions) {
-    super(opts, { lease: LEASE_NAME, fieldManager: FIELD_MANAGER });
+    // Every reconcile may hold a request, beside the watches, the other controllers and the events.
+    super(opts, { lease: LEASE_NAME, fieldManager: FIELD_MANAGER, connections: Math.max(64, (opts.concurrency ?? DEFAULT_CONCURRENCY) + 32) });
   }
 
   protected async startControllers(): Promise<Running> {
@@ -76,10 +79,15 @@ export class MachineOperator extends OperatorProcess {
     const poolReconciler = new MachinePoolReconciler({ client, pools, machines, targets, clusters, events, log, metaClusterVersion: () => access.metaClusterVersion() });
     const poolController = new Controller({ name: 'machinepool', reconcile: poolReconciler.reconcile, concurrency: 4, metrics, onError: onError('machinepool') });
     poolController.watch(pools);
-    poolController.watch(machines, (m) => {
-      const owner = controllerOf(m);
-      return owner?.kind === 'MachinePool' ? [`${m.metadata.namespace}/${owner.name}`] : [];
-    });
+    // A pool sums its Machines: a burst of their changes (a hundred joining) costs one pass, not one each.
+    poolController.watch(
+      machines,
+      (m) => {
+        const owner = controllerOf(m);
+        return owner?.kind === 'MachinePool' ? [`${m.metadata.namespace}/${owner.name}`] : [];
+      },
+      { coalesceMs: POOL_COALESCE_MS },
+    );
     poolController.watch(clusters, (c) => pools.list(c.metadata.namespace).filter((p) => p.spec.clusterName === c.metadata.name).map((p) => `${p.metadata.namespace}/${p.metadata.name}`));
     poolController.watch(targets, (t) => pools.list().filter((p) => p.spec.template.targetRef.name === t.metadata.name).map((p) => `${p.metadata.namespace}/${p.metadata.name}`));
 

@@ -48,12 +48,13 @@ export abstract class OperatorProcess {
 
   protected constructor(
     protected readonly base: OperatorProcessOptions,
-    private readonly names: { readonly lease: string; readonly fieldManager: string },
+    /** `connections`: how many requests to the meta-cluster may be in flight at once (default: the client's). */
+    private readonly names: { readonly lease: string; readonly fieldManager: string; readonly connections?: number },
   ) {
     this.metrics = base.metrics ?? new OperatorMetrics();
     this.identity = base.identity ?? `${hostname()}_${randomUUID()}`;
     this.log = base.log ?? createLogger({ name: names.lease });
-    this.client = new KubeClient(base.kubeConfig, { fieldManager: names.fieldManager });
+    this.client = new KubeClient(base.kubeConfig, { fieldManager: names.fieldManager, maxSockets: names.connections });
   }
 
   /** Starts the controllers of a new leader; resolves once they run. */

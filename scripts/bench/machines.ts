@@ -30,7 +30,7 @@ import { Informer } from '../../operators/runtime/informer.js';
 import { generateToken } from '../../meta-cluster/pki/kubeconfig.js';
 import { resources } from '../../meta-cluster/controllers/resources.js';
 import { gauge, httpsGet, profileArgs, startChild, stopForProfile, type Child } from './children.js';
-import { benchOptions, missedTargets, printTable, procStatusMiB, progress, scratchRun, waitUntil, writeResult, type Metric } from './report.js';
+import { benchOptions, missedTargets, percentile, printTable, procStatusMiB, progress, scratchRun, waitUntil, writeResult, type Metric } from './report.js';
 
 const readyCondition = (o: KubeObject) => (o.status?.conditions ?? []).some((c: { type: string; status: string }) => c.type === 'Ready' && c.status === 'True');
 
@@ -90,6 +90,14 @@ export async function run(args: string[]): Promise<number> {
     if (usable.length < cfg.clusters) progress(`only ${usable.length} of ${cfg.clusters} Clusters became Ready; machines go to those`);
 
     const machines = new Informer<KubeObject>({ client: c, resource: fleetResources.Machine, namespace: 'fleet' });
+    // When each Machine was first seen, and first seen Ready (wall clock, as the provider stamps its instances).
+    const seen = new Map<string, { created: number; ready?: number }>();
+    const observe = (m: KubeObject) => {
+      let entry = seen.get(m.metadata.uid!);
+      if (!entry) seen.set(m.metadata.uid!, (entry = { created: Date.now() }));
+      if (entry.ready === undefined && readyCondition(m)) entry.ready = Date.now();
+    };
+    machines.on({ add: observe, update: (_, m) => observe(m) });
     await machines.start();
     const total = usable.length * cfg.machines;
 
@@ -119,14 +127,25 @@ export async function run(args: string[]): Promise<number> {
       progress(`${targetName}: ${ready()}/${total} Ready${Number.isNaN(readySec) ? ' (timed out)' : ` in ${readySec.toFixed(1)}s`}`);
       const instances = await cloud!.provider(targetName, { zones: ['a', 'b', 'c'], machineTypes: [{ name: 'm', cpu: 4, memoryGiB: 16, pricePerHour: 0.1 }], simulation }).list();
       const slowestLatencySec = Math.max(0, ...instances.map((i) => (Date.parse(i.runningSince ?? i.createdAt) - Date.parse(i.createdAt)) / 1000));
-      return { readySec, ready: ready(), instances: instances.length, slowestLatencySec };
+      // Where the time beyond the provider's latency goes: Machine created → its instance created
+      // (the operator's create), and instance running → Machine Ready (Node registration and join).
+      const create: number[] = [];
+      const join: number[] = [];
+      for (const i of instances) {
+        const m = seen.get(i.machineUid);
+        if (!m) continue;
+        create.push((Date.parse(i.createdAt) - m.created) / 1000);
+        if (m.ready !== undefined && i.runningSince) join.push((m.ready - Date.parse(i.runningSince)) / 1000);
+      }
+      const stages = { createP50: percentile(create, 50), createMax: percentile(create, 100), joinP50: percentile(join, 50), joinMax: percentile(join, 100) };
+      return { readySec, ready: ready(), instances: instances.length, slowestLatencySec, stages };
     };
 
     const zero = await runPools('zero', {});
     const text = await httpsGet(metricsUrl, token);
     const mem = procStatusMiB(machineOp.proc.pid!);
 
-    let latency = { readySec: NaN, slowestLatencySec: NaN };
+    let latency: Awaited<ReturnType<typeof runPools>> | undefined;
     if (cfg.latencyRun) {
       progress('deleting the first pools');
       for (const cluster of usable) await c.delete(fleetResources.MachinePool, 'fleet', `${cluster}-zero`);
@@ -135,18 +154,22 @@ export async function run(args: string[]): Promise<number> {
     }
     await machines.stop();
     if (cfg.cpuProfDir) await stopForProfile(children);
-    const overheadPct = ((latency.readySec - latency.slowestLatencySec) / latency.slowestLatencySec) * 100;
+    const overheadPct = latency ? ((latency.readySec - latency.slowestLatencySec) / latency.slowestLatencySec) * 100 : NaN;
 
     const metrics: Metric[] = [
       { name: 'machines', value: total, unit: 'machines', note: `${usable.length} Clusters × ${cfg.machines}` },
       { name: 'zeroLatency10kReadySec', value: zero.readySec, unit: 's', target: { op: '<', value: 300, note: `${total} machines, zero provider latency` } },
       { name: 'machinesPerSec', value: zero.ready / (Number.isNaN(zero.readySec) ? cfg.timeoutS : zero.readySec), unit: '/s', note: 'zero-latency run' },
-      { name: 'latencyReadySec', value: latency.readySec, unit: 's', note: 'VM 10 s, node 2 s, jitter 0.2' },
-      { name: 'slowestConfiguredLatencySec', value: latency.slowestLatencySec, unit: 's', note: "the slowest instance's drawn latency, from the provider" },
-      { name: 'latencyOverheadPct', value: overheadPct, unit: '%', target: { op: '<', value: 20, note: 'time to all Ready above the slowest configured latency' } },
+      { name: 'latencyReadySec', value: latency?.readySec ?? NaN, unit: 's', note: latency ? 'VM 10 s, node 2 s, jitter 0.2' : 'not measured (--latency 0)' },
+      { name: 'slowestConfiguredLatencySec', value: latency?.slowestLatencySec ?? NaN, unit: 's', note: "the slowest instance's drawn latency, from the provider" },
+      latency
+        ? { name: 'latencyOverheadPct', value: overheadPct, unit: '%', target: { op: '<', value: 20, note: 'time to all Ready above the slowest configured latency' } }
+        : { name: 'latencyOverheadPct', value: NaN, unit: '%', note: 'not measured (--latency 0)' },
       { name: 'operatorRssMiB', value: mem.rss, unit: 'MiB', target: { op: '<', value: 500, note: `machine operator at ${total} machines` } },
       { name: 'operatorPeakRssMiB', value: mem.hwm, unit: 'MiB' },
       { name: 'operatorHeapUsedMiB', value: gauge(text, 'nodejs_heap_size_used_bytes') / 2 ** 20, unit: 'MiB' },
+      ...stageMetrics('zero', zero.stages),
+      ...(latency ? stageMetrics('latency', latency.stages) : []),
       { name: 'providerInstancesZero', value: zero.instances, unit: 'instances', note: 'live at the provider at the end of the zero-latency run (= machines)' },
     ];
     printTable(metrics);
@@ -157,4 +180,14 @@ export async function run(args: string[]): Promise<number> {
     cloud?.close();
     scratch.dispose();
   }
+}
+
+/** Per run: Machine created → instance created, and instance running → Machine Ready (p50 and max). */
+function stageMetrics(run: string, s: { createP50: number; createMax: number; joinP50: number; joinMax: number }): Metric[] {
+  return [
+    { name: `${run}CreateP50Sec`, value: s.createP50, unit: 's', note: 'Machine created → its instance created (p50; then max)' },
+    { name: `${run}CreateMaxSec`, value: s.createMax, unit: 's' },
+    { name: `${run}JoinP50Sec`, value: s.joinP50, unit: 's', note: 'instance running → Machine Ready: Node registered, Ready, seen (p50; then max)' },
+    { name: `${run}JoinMaxSec`, value: s.joinMax, unit: 's' },
+  ];
 }

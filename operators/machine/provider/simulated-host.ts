@@ -41,7 +41,7 @@ export const INSTANCE_TYPE_LABEL = 'node.kubernetes.io/instance-type';
 export interface SimulatedCloudHostOptions {
   /** The cloud whose instances to run. The host does not close it. */
   readonly cloud: SimulatedCloud;
-  /** How often the inventory is read for changes made by any process. @default 1000 */
+  /** How often the inventory is read for changes made by any process (a running instance waits at most this long for its kubelet). @default 250 */
   readonly pollIntervalMs?: number;
   /**
    * Settings of every node agent (heartbeat interval, lease duration, pod latencies, runtimes).
@@ -163,7 +163,7 @@ export class SimulatedCloudHost {
         throw new RangeError(`simulated cloud host: ${field} ${value} is not valid: use a number of milliseconds above 0`);
       }
     }
-    this.pollIntervalMs = opts.pollIntervalMs ?? 1_000;
+    this.pollIntervalMs = opts.pollIntervalMs ?? 250;
     this.retryBaseMs = opts.retryBaseMs ?? 1_000;
     this.retryMaxMs = Math.max(opts.retryMaxMs ?? 60_000, this.retryBaseMs);
     this.log = opts.logger ?? createLogger({ name: 'simulated-cloud-host' });

@@ -35,6 +35,16 @@ export async function startTestServer(opts: Partial<ApiServerOptions> = {}): Pro
   };
 }
 
+/** Requests the server has answered for a verb and resource (`core/nodes`), of one status code or all. */
+export async function apiRequests(server: Pick<RunningApiServer, 'metrics'>, verb: string, resource: string, code?: number): Promise<number> {
+  const { body } = await server.metrics.render();
+  const prefix = `apiserver_request_total{verb="${verb}",resource="${resource}",code="${code ?? ''}`;
+  return body
+    .split('\n')
+    .filter((l) => l.startsWith(prefix))
+    .reduce((sum, l) => sum + Number(l.split(' ').at(-1)), 0);
+}
+
 /** The kubectl binaries installed beside the default one (kubectl.1.27 … kubectl.1.33). */
 export function kubectlBinary(version?: string): string {
   if (!version) return 'kubectl';

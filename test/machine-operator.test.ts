@@ -278,8 +278,13 @@ spec: {minAvailable: 3, selector: {matchLabels: {app: web}}}
       return m;
     }, 30_000, 250);
     expect(cond(pending, 'InstanceProvisioned').message).toMatch(/CloudTarget partner: quota exceeded .*2 of 2/);
-    const t = await json(['get', 'cloudtarget', 'partner']);
-    expect(t.status.phase).toBe('Full');
+    // The target's status pass runs at most once a second after its Machines change.
+    await eventually(async () => {
+      const t = await json(['get', 'cloudtarget', 'partner']);
+      expect(t.status.phase).toBe('Full');
+      expect(t.status.machinesInUse).toBe(2);
+      return true;
+    }, 10_000, 250);
     await k(['scale', 'machinepool', '-n', 'fleet', 'fill', '--replicas=1']);
     await waitPool('waits', 1, 60_000);
     await waitPool('fill', 1);

@@ -142,6 +142,7 @@ export class ApiHttpServer {
   private readonly certUsers = new WeakMap<Socket, User | undefined>();
   /** Every accepted TCP socket: closeAllConnections() misses those still in their TLS handshake. */
   private readonly sockets = new Set<Socket>();
+  private closing = false;
 
   constructor(
     private readonly api: Api,
@@ -177,7 +178,17 @@ export class ApiHttpServer {
     return (this.server.address() as AddressInfo).port;
   }
 
+  /**
+   * Serves a connection accepted elsewhere in this process (the pod network's load balancer), as
+   * if this server had accepted it: TLS, client certificates and keep-alive as usual.
+   */
+  accept(socket: Socket): void {
+    if (this.closing) socket.destroy();
+    else this.server.emit('connection', socket);
+  }
+
   async close(): Promise<void> {
+    this.closing = true;
     for (const stop of [...this.watches]) stop();
     await new Promise<void>((resolve) => {
       this.server.close(() => resolve());

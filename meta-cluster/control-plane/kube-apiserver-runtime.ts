@@ -14,6 +14,7 @@
  * upstream's `system:kube-controller-manager` and `system:kube-scheduler` roles for kok's own
  * components, which act under those certificates.
  */
+import type { Socket } from 'node:net';
 import type { KubeClient, KubeObject } from '../../operators/runtime/client.js';
 import { bootstrapTokenAuthenticator } from '../apiserver/bootstrap-tokens.js';
 import { ApiHttpServer } from '../apiserver/server.js';
@@ -88,12 +89,12 @@ export class KubeApiserverRuntime implements PodRuntime {
       lease.release();
       throw err;
     }
-    const address = { host: '127.0.0.1', port };
+    const server = http;
+    const address = { host: '127.0.0.1', port, accept: (socket: Socket) => server.accept(socket) };
     const unroute = this.opts.network.register(ctx.podIP, securePort, address);
     this.listeners.set(key, address);
     let serving = true;
     let stopping: Promise<void> | undefined;
-    const server = http;
     return {
       ready: () => serving,
       stop: () =>

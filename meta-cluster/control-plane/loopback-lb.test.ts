@@ -95,6 +95,20 @@ describe('LoopbackLoadBalancer', () => {
     expect(answers.sort()).toEqual(['a', 'a', 'b', 'b']);
   });
 
+  it('hands a connection to a backend in this process instead of piping it through a second one', async () => {
+    // Port 1 serves nothing: a proxied connection would be refused there and reset.
+    const inProcess = net.createServer((c) => c.end('in-process'));
+    const handed: net.Socket[] = [];
+    network.register('10.64.2.2', 8443, { host: '127.0.0.1', port: 1, accept: (s) => (handed.push(s), inProcess.emit('connection', s)) });
+    await client.create(resources.services, 'default', service('direct'));
+    await client.create(resources.endpoints, 'default', endpoints('direct', ['10.64.2.2']));
+    await startLb();
+    const port = await ingressPort('direct');
+    expect(await dial(port)).toBe('in-process');
+    expect(handed).toHaveLength(1);
+    expect(handed[0]!.localPort).toBe(port);
+  });
+
   it('resets connections at once while no endpoint serves', async () => {
     await client.create(resources.services, 'default', service('idle'));
     await client.create(resources.endpoints, 'default', endpoints('idle', ['10.64.9.9']));

@@ -4,10 +4,16 @@
  * registers here which loopback listener stands for its podIP:port. Anything in the process that
  * would dial a pod (the loopback load balancer) resolves the address through this table.
  */
+import type { Socket } from 'node:net';
 
 export interface LoopbackAddress {
   readonly host: string;
   readonly port: number;
+  /**
+   * Set when the listener lives in this process: it takes a connection accepted elsewhere (by a
+   * load balancer) as its own, so no second loopback connection and byte pipe stand between.
+   */
+  readonly accept?: (socket: Socket) => void;
 }
 
 const keyOf = (podIP: string, port: number) => `${podIP}:${port}`;

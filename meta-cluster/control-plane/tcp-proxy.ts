@@ -1,7 +1,8 @@
 /**
  * A TCP proxy on a loopback port: each accepted connection goes to the backend `pick()` names at
  * that moment, bytes flow both ways untouched (TLS passes through end to end), and either side
- * closing closes the other. With no backend the connection is reset at once, so a client fails
+ * closing closes the other. A backend in this process (one with `accept`) is handed the accepted
+ * connection instead: no second connection, no copy of every byte through this process's loop. With no backend the connection is reset at once, so a client fails
  * fast instead of hanging — as a cloud load balancer with no healthy target does.
  */
 import net, { type AddressInfo, type Socket } from 'node:net';
@@ -52,9 +53,15 @@ export class TcpProxy {
       client.resetAndDestroy();
       return;
     }
+    client.setNoDelay(true);
+    if (target.accept) {
+      // The backend is in this process: it serves the connection itself (still tracked here, so
+      // closing the proxy cuts it as it cuts a piped one).
+      target.accept(client);
+      return;
+    }
     const upstream = net.connect(target.port, target.host);
     this.track(upstream);
-    client.setNoDelay(true);
     upstream.setNoDelay(true);
     // Errors end both sides; they are the client's to see (a reset), not ours to log.
     client.on('error', () => upstream.destroy());

@@ -1,7 +1,7 @@
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { KubeClient, type KubeObject } from '../../operators/runtime/client.js';
 import { Informer } from '../../operators/runtime/informer.js';
-import { eventually, kubectl, startTestServer, type TestServer } from '../../test/helpers.js';
+import { apiRequests, eventually, kubectl, startTestServer, type TestServer } from '../../test/helpers.js';
 import { resources } from '../controllers/resources.js';
 import { NodeAgent, type NodeAgentOptions } from './node-agent.js';
 import { RuntimeRegistry, type PodRuntime } from './runtime.js';
@@ -162,6 +162,29 @@ describe('NodeAgent nodes', () => {
     await expect(client.get(resources.nodes, undefined, 'adopt-a')).rejects.toMatchObject({ code: 404 });
     await expect(client.get(resources.leases, 'kube-node-lease', 'adopt-a')).rejects.toMatchObject({ code: 404 });
     await client.delete(resources.pods, 'default', 'adopt-pod');
+  });
+
+  it('addNode creates a new Node without reading it first, and adopts one registered meanwhile with its pod CIDR', async () => {
+    const agent = await agentWith(['late-a']);
+    const reads = await apiRequests(server, 'get', 'core/nodes');
+    await agent.addNode({ name: 'late-b' });
+    expect(await apiRequests(server, 'get', 'core/nodes')).toBe(reads);
+
+    // Registered by someone else after the agent listed the Nodes: the create finds it.
+    await client.create(resources.nodes, undefined, { metadata: { name: 'late-c' }, spec: { podCIDR: '10.64.200.0/24', podCIDRs: ['10.64.200.0/24'] } });
+    await agent.addNode({ name: 'late-c' });
+    const node = await client.get(resources.nodes, undefined, 'late-c');
+    expect(condition(node, 'Ready').status).toBe('True');
+    expect(node.spec.podCIDR).toBe('10.64.200.0/24');
+    await client.create(resources.pods, 'default', podManifest('late-pod', 'late-c'));
+    const pod = await until(async () => {
+      const p = await getPod('late-pod');
+      return podReady(p) && p;
+    });
+    expect(pod.status.podIP).toMatch(/^10\.64\.200\./);
+    expect(pod.status.hostIP).toBe(node.status.addresses.find((a: { type: string }) => a.type === 'InternalIP').address);
+    await client.delete(resources.pods, 'default', 'late-pod');
+    for (const n of ['late-a', 'late-b', 'late-c']) await agent.removeNode(n);
   });
 
   it('detachNode stops a node without deregistering it; addNode takes it back with its pod CIDR', async () => {

@@ -101,6 +101,8 @@ export class NodeAgent {
   private readonly usedIndexes = new Set<number>();
   /** Detached nodes' indexes: their Nodes still hold the pod CIDRs, until they come back or are removed. */
   private readonly detached = new Map<string, number>();
+  /** Nodes that existed when the agent started: addNode reads these before registering. */
+  private readonly listedAtStart = new Set<string>();
   private readonly pending: SimulatedNodeSpec[];
   private readonly informer: Informer;
   private readonly queue: WorkQueue;
@@ -170,6 +172,7 @@ export class NodeAgent {
     try {
       const { items } = await this.client.list(resources.nodes);
       existing = new Map(items.map((n) => [n.metadata.name!, n]));
+      for (const name of existing.keys()) this.listedAtStart.add(name);
       for (const n of items) {
         const i = indexOfPodCIDR(n.spec?.podCIDR);
         if (i !== undefined) this.usedIndexes.add(i);
@@ -209,10 +212,14 @@ export class NodeAgent {
     if (this.state === 'stopped') throw new NodeAgentError('NotStarted', `node ${spec.name}: the node agent is stopped`);
     await this.listed;
     let node: KubeObject | undefined;
-    try {
-      node = await this.client.get(resources.nodes, undefined, spec.name);
-    } catch (err) {
-      if (!isNotFound(err)) throw err;
+    // A Node listed at start or detached is read first, to serve it again with its pod CIDR. Any
+    // other is created straight away: one that turns out to exist is adopted then (registerOnce).
+    if (this.listedAtStart.has(spec.name) || this.detached.has(spec.name)) {
+      try {
+        node = await this.client.get(resources.nodes, undefined, spec.name);
+      } catch (err) {
+        if (!isNotFound(err)) throw err;
+      }
     }
     if (this.nodes.has(spec.name)) return this.nodes.get(spec.name)!.registration;
     await this.register(this.createEntry(spec, node, false), node);
@@ -310,6 +317,20 @@ export class NodeAgent {
     return entry;
   }
 
+  /**
+   * A Node found on create (registered by someone before this agent knew of it) keeps the pod CIDR
+   * it has: the entry moves to that range when no other node here uses it. Nothing is served yet.
+   */
+  private adoptPodCIDR(entry: NodeEntry, node: KubeObject): void {
+    const index = indexOfPodCIDR(node.spec?.podCIDR);
+    if (index === undefined || index === entry.index || this.usedIndexes.has(index)) return;
+    this.usedIndexes.delete(entry.index);
+    this.usedIndexes.add(index);
+    entry.index = index;
+    entry.hostIP = entry.spec.address ?? nodeInternalIP(index);
+    entry.ips = new PodIpPool(node.spec.podCIDR);
+  }
+
   private freeIndex(name: string): number {
     for (let i = 0; i < MAX_NODES; i++) if (!this.usedIndexes.has(i)) return i;
     throw new NodeAgentError('NodeIndexExhausted', `node ${name}: all ${MAX_NODES} simulated node addresses are in use`);
@@ -338,6 +359,7 @@ export class NodeAgent {
       } catch (err) {
         if (!isAlreadyExists(err)) throw err;
         node = await this.client.get(resources.nodes, undefined, entry.name);
+        this.adoptPodCIDR(entry, node);
       }
     }
     const patch = adoptionPatch(entry.spec, node, entry.index);

@@ -30,8 +30,6 @@ export const LEASE_NAME = 'kok-machine-operator';
 export const DEFAULT_CONCURRENCY = 16;
 /** How long Machine events wait to enqueue their CloudTarget, so a burst costs one status pass. */
 const TARGET_COALESCE_MS = 1_000;
-/** The same for their MachinePool: short, as a pool replaces failed machines. */
-const POOL_COALESCE_MS = 250;
 
 export interface MachineOperatorOptions extends OperatorProcessOptions {
   /** Machines reconciled at once. @default DEFAULT_CONCURRENCY */
@@ -79,15 +77,10 @@ export class MachineOperator extends OperatorProcess {
     const poolReconciler = new MachinePoolReconciler({ client, pools, machines, targets, clusters, events, log, metaClusterVersion: () => access.metaClusterVersion() });
     const poolController = new Controller({ name: 'machinepool', reconcile: poolReconciler.reconcile, concurrency: 4, metrics, onError: onError('machinepool') });
     poolController.watch(pools);
-    // A pool sums its Machines: a burst of their changes (a hundred joining) costs one pass, not one each.
-    poolController.watch(
-      machines,
-      (m) => {
-        const owner = controllerOf(m);
-        return owner?.kind === 'MachinePool' ? [`${m.metadata.namespace}/${owner.name}`] : [];
-      },
-      { coalesceMs: POOL_COALESCE_MS },
-    );
+    poolController.watch(machines, (m) => {
+      const owner = controllerOf(m);
+      return owner?.kind === 'MachinePool' ? [`${m.metadata.namespace}/${owner.name}`] : [];
+    });
     poolController.watch(clusters, (c) => pools.list(c.metadata.namespace).filter((p) => p.spec.clusterName === c.metadata.name).map((p) => `${p.metadata.namespace}/${p.metadata.name}`));
     poolController.watch(targets, (t) => pools.list().filter((p) => p.spec.template.targetRef.name === t.metadata.name).map((p) => `${p.metadata.namespace}/${p.metadata.name}`));
 

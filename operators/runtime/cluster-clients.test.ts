@@ -1,6 +1,6 @@
 import { readFileSync } from 'node:fs';
 import { afterEach, describe, expect, it } from 'vitest';
-import { eventually, startTestServer, type TestServer } from '../../test/helpers.js';
+import { apiRequests, eventually, startTestServer, type TestServer } from '../../test/helpers.js';
 import { resources } from '../../meta-cluster/controllers/resources.js';
 import { KubeClient } from './client.js';
 import { ClusterClientRegistry } from './cluster-clients.js';
@@ -107,10 +107,7 @@ describe('ClusterClientRegistry', () => {
     registry.register('fleet/web', { secretNamespace: 'default', secretName: 'web-kubeconfig', secretKey: 'kubeconfig' });
     const before = await registry.get('fleet/web');
     expect(before).toMatchObject({ server: first.url, healthy: true });
-    const secretGets = async () => {
-      const { body } = await metaServer.metrics.render();
-      return Number(body.split('\n').find((l) => l.startsWith('apiserver_request_total{verb="get",resource="core/secrets",code="200"}'))?.split(' ').at(-1) ?? 0);
-    };
+    const secretGets = () => apiRequests(metaServer, 'get', 'core/secrets', 200);
     const reads = await secretGets();
     for (let i = 0; i < 5; i++) expect((await registry.get('fleet/web'))!.client).toBe(before!.client);
     // None of the five gets read the Secret (a background probe may have, once).

@@ -1,6 +1,6 @@
 import { CoordinationV1Api, type V1Lease, type V1MicroTime } from '@kubernetes/client-node';
 import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest';
-import { eventually, kubectl, startTestServer, type TestServer } from '../../test/helpers.js';
+import { apiRequests, eventually, kubectl, startTestServer, type TestServer } from '../../test/helpers.js';
 import { LeaderElector, microTime, type LeaderElectorOptions } from './leader-election.js';
 
 const sixDigits = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{6}Z$/;
@@ -127,11 +127,7 @@ describe('LeaderElector against the embedded API server', () => {
   });
 
   it('renews as the leader with one write per period and no read, as client-go does', async () => {
-    const count = async (verb: string) => {
-      const { body } = await server.metrics.render();
-      const line = body.split('\n').find((l) => l.startsWith(`apiserver_request_total{verb="${verb}",resource="coordination.k8s.io/leases",code="200"}`));
-      return Number(line?.split(' ').at(-1) ?? 0);
-    };
+    const count = (verb: string) => apiRequests(server, verb, 'coordination.k8s.io/leases', 200);
     const a = elector('fast', 'a');
     await eventually(() => a.e.isLeader());
     const [gets, updates] = [await count('get'), await count('update')];

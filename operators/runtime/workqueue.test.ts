@@ -67,6 +67,35 @@ describe('WorkQueue', () => {
     expect(attempts.bad).toBe(1);
   });
 
+  it('runs keys an event added before keys a reconcile asked to see again; an event moves a waiting poll up', async () => {
+    const order: string[] = [];
+    let release!: () => void;
+    const gate = new Promise<void>((r) => (release = r));
+    const q = new WorkQueue(
+      async (k) => {
+        order.push(k);
+        if (k === 'busy') await gate;
+        // The first run of each poll asks to be looked at again shortly.
+        if (k.startsWith('poll') && order.filter((x) => x === k).length === 1) return { requeueAfterMs: 5 };
+      },
+      { name: 't', concurrency: 1 },
+    );
+    q.add('poll-a');
+    q.add('poll-b');
+    await tick(2);
+    q.add('busy'); // holds the only worker while the polls come due
+    await tick(30);
+    expect(q.depth).toBe(2);
+    q.add('event');
+    q.add('poll-b'); // news for a waiting poll
+    expect(q.depth).toBe(3);
+    release();
+    await tick(10);
+    await q.idle();
+    expect(order).toEqual(['poll-a', 'poll-b', 'busy', 'event', 'poll-b', 'poll-a']);
+    expect(q.depth).toBe(0);
+  });
+
   it('requeues after the time a reconcile asks for', async () => {
     let runs = 0;
     const q = new WorkQueue(async () => (++runs < 3 ? { requeueAfterMs: 20 } : undefined), { name: 't' });

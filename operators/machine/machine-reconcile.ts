@@ -25,7 +25,7 @@ import type { ClusterAccess, ClusterLookup, ClusterTarget } from './cluster-acce
 import { drainStep } from './drain.js';
 import { encodeJoinConfiguration } from './join.js';
 import { labels, MACHINE_FINALIZER } from './names.js';
-import type { NodeCaches } from './node-caches.js';
+import { isNodeReady, type NodeCaches } from './node-caches.js';
 import { isProviderError } from './provider/errors.js';
 import type { Instance, Provider } from './provider/provider.js';
 import { fleetResources } from '../../meta-cluster/api/resources.js';
@@ -75,9 +75,6 @@ const requeue = (scope: Scope, ms: number) => {
 function condition(scope: Scope, update: ConditionUpdate): void {
   scope.status = { ...scope.status, conditions: setCondition(scope.status.conditions, { observedGeneration: scope.machine.metadata.generation, ...update }, scope.now) };
 }
-
-const isNodeReady = (node: KubeObject): boolean =>
-  (node.status?.conditions ?? []).some((c: { type: string; status: string }) => c.type === 'Ready' && c.status === 'True');
 
 export class MachineReconciler {
   private readonly now: () => Date;

@@ -9,6 +9,9 @@ import { Informer, stripManagedFields } from '../runtime/informer.js';
 import { resources } from '../../meta-cluster/controllers/resources.js';
 import { labels } from './names.js';
 
+export const isNodeReady = (node: KubeObject): boolean =>
+  (node.status?.conditions ?? []).some((c: { type: string; status: string }) => c.type === 'Ready' && c.status === 'True');
+
 export class NodeCaches {
   private readonly caches = new Map<string, { client: KubeClient; informer: Informer }>();
 
@@ -31,7 +34,10 @@ export class NodeCaches {
         const name = n.metadata.labels?.[labels.machine];
         if (ns && name) this.opts.onNode(`${ns}/${name}`);
       };
-      informer.on({ add: enqueue, update: (_, n) => enqueue(n), delete: enqueue });
+      // A kubelet registers its Node, then reports it Ready moments later: the add of a Node not
+      // Ready yet does not wake its Machine, which is written once, Running, on the update (a
+      // Node that stays not Ready is found Joining by the Machine's own poll).
+      informer.on({ add: (n) => isNodeReady(n) && enqueue(n), update: (_, n) => enqueue(n), delete: enqueue });
       entry = { client, informer };
       this.caches.set(clusterKey, entry);
       // Never rejects: the informer retries with backoff until it is stopped.

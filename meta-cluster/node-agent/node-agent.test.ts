@@ -164,11 +164,13 @@ describe('NodeAgent nodes', () => {
     await client.delete(resources.pods, 'default', 'adopt-pod');
   });
 
-  it('addNode creates a new Node without reading it first, and adopts one registered meanwhile with its pod CIDR', async () => {
-    const agent = await agentWith(['late-a']);
-    const reads = await apiRequests(server, 'get', 'core/nodes');
+  it('addNode creates a new Node Ready in one write, without reading it first, and adopts one registered meanwhile with its pod CIDR', async () => {
+    const agent = await agentWith(['late-a'], { heartbeatIntervalMs: 60_000 });
+    const [reads, patches] = [await apiRequests(server, 'get', 'core/nodes'), await apiRequests(server, 'patch', 'core/nodes')];
     await agent.addNode({ name: 'late-b' });
-    expect(await apiRequests(server, 'get', 'core/nodes')).toBe(reads);
+    expect(condition(await client.get(resources.nodes, undefined, 'late-b'), 'Ready').status).toBe('True');
+    expect(await apiRequests(server, 'get', 'core/nodes')).toBe(reads + 1); // the test's own read just now
+    expect(await apiRequests(server, 'patch', 'core/nodes')).toBe(patches);
 
     // Registered by someone else after the agent listed the Nodes: the create finds it.
     await client.create(resources.nodes, undefined, { metadata: { name: 'late-c' }, spec: { podCIDR: '10.64.200.0/24', podCIDRs: ['10.64.200.0/24'] } });

@@ -350,22 +350,24 @@ export class NodeAgent {
 
   private async registerOnce(entry: NodeEntry, existing: KubeObject | undefined): Promise<void> {
     if (!this.serving(entry)) return;
-    let node: KubeObject;
-    if (existing) {
-      node = existing;
-    } else {
+    let node: KubeObject | undefined = existing;
+    if (!node) {
+      // As the kubelet's initialNode: the Node is created with its status, Ready from the start.
+      const fresh = desiredNode(entry.spec, entry.index);
+      fresh.status = desiredNodeStatus(entry.spec, entry.index, undefined, new Date(), entry.bootID);
       try {
-        node = await this.client.create(resources.nodes, undefined, desiredNode(entry.spec, entry.index));
+        entry.lastNode = await this.client.create(resources.nodes, undefined, fresh);
       } catch (err) {
         if (!isAlreadyExists(err)) throw err;
-        node = await this.client.get(resources.nodes, undefined, entry.name);
+        node = await this.client.get<KubeObject>(resources.nodes, undefined, entry.name);
         this.adoptPodCIDR(entry, node);
       }
     }
-    const patch = adoptionPatch(entry.spec, node, entry.index);
-    if (patch) node = await this.client.patch(resources.nodes, undefined, entry.name, 'merge', patch);
-    entry.uid = node.metadata.uid;
-    await this.writeNodeStatus(entry, node);
+    if (node) {
+      const patch = adoptionPatch(entry.spec, node, entry.index);
+      await this.writeNodeStatus(entry, patch ? await this.client.patch<KubeObject>(resources.nodes, undefined, entry.name, 'merge', patch) : node);
+    }
+    entry.uid = entry.lastNode!.metadata.uid;
     await this.renewLease(entry.name, true);
     if (!this.serving(entry)) return;
     entry.registered = true;

@@ -75,7 +75,8 @@ export class MachineOperator extends OperatorProcess {
     machineController.watch(clusters, (c) => machines.list(c.metadata.namespace).filter((m) => m.spec.clusterName === c.metadata.name).map((m) => `${m.metadata.namespace}/${m.metadata.name}`));
 
     const poolReconciler = new MachinePoolReconciler({ client, pools, machines, targets, clusters, events, log, metaClusterVersion: () => access.metaClusterVersion() });
-    const poolController = new Controller({ name: 'machinepool', reconcile: poolReconciler.reconcile, concurrency: 4, metrics, onError: onError('machinepool') });
+    // cluster-api's --machineset-concurrency default: pools of many clusters fill at once.
+    const poolController = new Controller({ name: 'machinepool', reconcile: poolReconciler.reconcile, concurrency: 10, metrics, onError: onError('machinepool') });
     poolController.watch(pools);
     poolController.watch(machines, (m) => {
       const owner = controllerOf(m);

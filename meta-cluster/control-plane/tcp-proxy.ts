@@ -2,8 +2,9 @@
  * A TCP proxy on a loopback port: each accepted connection goes to the backend `pick()` names at
  * that moment, bytes flow both ways untouched (TLS passes through end to end), and either side
  * closing closes the other. A backend in this process (one with `accept`) is handed the accepted
- * connection instead: no second connection, no copy of every byte through this process's loop. With no backend the connection is reset at once, so a client fails
- * fast instead of hanging — as a cloud load balancer with no healthy target does.
+ * connection instead: no second connection, no copy of every byte through this process's loop.
+ * With no backend the connection is reset at once, so a client fails fast instead of hanging — as
+ * a cloud load balancer with no healthy target does.
  */
 import net, { type AddressInfo, type Socket } from 'node:net';
 import type { LoopbackAddress } from './pod-network.js';

@@ -43,7 +43,7 @@ export class WorkQueue {
   private readonly active = new Set<string>();
   private readonly dirty = new Set<string>();
   private readonly failures = new Map<string, number>();
-  private readonly timers = new Map<string, { timer: NodeJS.Timeout; due: number; lane: Lane }>();
+  private readonly timers = new Map<string, { timer: NodeJS.Timeout; due: number }>();
   private running = 0;
   private stopped = false;
   private idleWaiters: Array<() => void> = [];
@@ -75,7 +75,7 @@ export class WorkQueue {
       this.enqueue(key, lane);
     }, ms);
     timer.unref();
-    this.timers.set(key, { timer, due, lane });
+    this.timers.set(key, { timer, due });
   }
 
   private enqueue(key: string, lane: Lane): void {

@@ -118,6 +118,26 @@ describe('ClusterClientRegistry', () => {
     await eventually(async () => (await registry.get('fleet/web'))?.server === second.url);
   });
 
+  it('with secretMaxAgeMs, answers from an expired read at once and reads the Secret again behind it', async () => {
+    const metaServer = await server();
+    const first = await server();
+    const second = await server();
+    // Probes far apart: only get() reads the Secret here.
+    const { meta, registry } = setup(metaServer, { secretMaxAgeMs: 200, probeIntervalMs: 60_000 });
+    await kubeconfigSecret(meta, 'api-kubeconfig', first);
+    registry.register('fleet/api', { secretNamespace: 'default', secretName: 'api-kubeconfig' });
+    expect((await registry.get('fleet/api'))?.server).toBe(first.url);
+
+    const rotated = Buffer.from(readFileSync(second.kubeconfigPath, 'utf8')).toString('base64');
+    await meta.patch(resources.secrets, 'default', 'api-kubeconfig', 'merge', { data: { value: rotated } });
+    await new Promise((r) => setTimeout(r, 300));
+    const reads = await apiRequests(metaServer, 'get', 'core/secrets', 200);
+    // Expired: this get answers with the client it has, without waiting for the read it starts.
+    expect((await registry.get('fleet/api'))?.server).toBe(first.url);
+    await eventually(async () => (await registry.get('fleet/api'))?.server === second.url);
+    expect(await apiRequests(metaServer, 'get', 'core/secrets', 200)).toBe(reads + 1);
+  });
+
   it('reports a server that does not answer within the probe timeout', async () => {
     const metaServer = await server();
     const { meta, registry } = setup(metaServer, { probeTimeoutMs: 200 });

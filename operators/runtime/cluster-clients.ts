@@ -56,7 +56,9 @@ export interface ClusterClientRegistryOptions {
    * How old a read of the kubeconfig Secret `get()` may reuse. With 0 every `get()` reads the
    * Secret (a rotated kubeconfig is used at once); a controller that calls `get()` in every
    * reconcile sets a few seconds, saving a request per reconcile — the background probe rereads
-   * the Secret every probeIntervalMs regardless. @default 0
+   * the Secret every probeIntervalMs regardless. An older read still answers at once while the
+   * Secret is read again behind it (stale-while-revalidate): no reconcile waits on that read.
+   * @default 0
    */
   readonly secretMaxAgeMs?: number;
 }
@@ -144,7 +146,9 @@ export class ClusterClientRegistry {
   async get(key: string): Promise<ClusterConnection | undefined> {
     const entry = this.entries.get(key);
     if (!entry) return undefined;
-    if (entry.readAt === undefined || Date.now() - entry.readAt >= (this.options.secretMaxAgeMs ?? 0)) await this.load(entry);
+    const maxAge = this.options.secretMaxAgeMs ?? 0;
+    if (entry.readAt === undefined || !entry.built || maxAge === 0) await this.load(entry);
+    else if (Date.now() - entry.readAt >= maxAge) void this.load(entry);
     const built = entry.built;
     if (!built) return undefined;
     if (entry.health?.client !== built.client) await this.check(key, entry, built);

@@ -68,7 +68,7 @@ export interface EmbeddedClusterOptions extends ApiServerOptions {
    * With `thread: true` (the CLI's choice) the host runs in a worker thread
    * (SimulatedCloudHostThread), so the kubelets of thousands of machines do not share the API
    * server's event loop; its nodeAgent settings must then be plain data (no runtimes).
-   * @default - `<dataDir>/simulated-cloud.db`, polled every second, in this thread
+   * @default - `<dataDir>/simulated-cloud.db`, polled every 250 ms, in this thread
    */
   simulatedCloud?: false | { path?: string; pollIntervalMs?: number; thread?: boolean; nodeAgent?: Omit<NodeAgentOptions, 'nodes' | 'log'> };
 }

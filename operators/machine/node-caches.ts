@@ -4,13 +4,13 @@
  * are seen at once instead of by polling ten thousand Nodes. The informer follows the cluster's
  * client: a new client (kubeconfig rotated) gets a new informer.
  */
+import { findCondition } from '../../meta-cluster/api/v1alpha1/conditions.js';
 import type { KubeClient, KubeObject } from '../runtime/client.js';
 import { Informer, stripManagedFields } from '../runtime/informer.js';
 import { resources } from '../../meta-cluster/controllers/resources.js';
 import { labels } from './names.js';
 
-export const isNodeReady = (node: KubeObject): boolean =>
-  (node.status?.conditions ?? []).some((c: { type: string; status: string }) => c.type === 'Ready' && c.status === 'True');
+export const isNodeReady = (node: KubeObject): boolean => findCondition(node.status?.conditions, 'Ready')?.status === 'True';
 
 export class NodeCaches {
   private readonly caches = new Map<string, { client: KubeClient; informer: Informer }>();

@@ -3,11 +3,13 @@
  * kubelets of the machines it boots are a large part of what the meta-cluster process does
  * besides serving APIs — 10,000 nodes registering and renewing their Leases are HTTPS clients
  * with their JSON, TLS and timers — and on the API server's event loop they delay every answer it
- * gives. In the thread they use another core; the behaviour is the host's own (the thread runs one), it only
- * learns of instance changes by polling the inventory file, as it does for other processes.
+ * gives. In the thread they use another core. The behaviour is the host's own (the thread runs
+ * one); it only learns of instance changes by polling the inventory file, as it does for other
+ * processes.
  *
  * Messages: the parent sends `{ id, op: 'stats' | 'hangKubelet' | 'stop', instanceId? }` and gets
- * `{ id, result }` or `{ id, error }`; the thread says `{ op: 'started' }` or `{ op: 'failed', error }` first.
+ * `{ id, result }` or `{ id, error }`; the thread says `{ op: 'started' }` or
+ * `{ op: 'failed', error }` first.
  */
 import { Worker } from 'node:worker_threads';
 import type { NodeAgentOptions } from '../../../meta-cluster/node-agent/node-agent.js';
@@ -17,7 +19,7 @@ import type { SimulatedCloudHostStats } from './simulated-host.js';
 export interface SimulatedCloudHostThreadOptions {
   /** The inventory file (SimulatedCloud's path). */
   readonly path: string;
-  /** @default 1000 */
+  /** @default 250 (SimulatedCloudHost's) */
   readonly pollIntervalMs?: number;
   /** Node agent settings; runtimes and log functions cannot cross threads (the machines' pods are simulated). */
   readonly nodeAgent?: Omit<NodeAgentOptions, 'nodes' | 'log' | 'runtimes'>;
